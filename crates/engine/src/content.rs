@@ -1,0 +1,159 @@
+//! What a document *is* for syncing: its content without the per-side bookkeeping fields, a
+//! hash of that content, and a hashable key for its `_id`.
+//!
+//! Equality here is byte equality of the BSON encoding, as MongoDB's own document equality
+//! is field-order and type sensitive. It is also NaN-safe, which `PartialEq` on `Bson` is not.
+
+use bson::{Bson, Document};
+
+/// Fields that describe a document's sync state on one side, not its content. They are never
+/// compared, merged or hashed.
+pub const META_FIELDS: &[&str] = &["syncedAt", "syncStatus"];
+
+/// The field the Temple Management System sets on every change.
+pub const UPDATED_AT: &str = "updatedAt";
+
+/// The document without its bookkeeping fields, order kept.
+pub fn content(doc: &Document) -> Document {
+    let mut c = doc.clone();
+    for f in META_FIELDS {
+        c.remove(*f);
+    }
+    c
+}
+
+/// A hash of the content, stored with the last-synced version so that "did this side change
+/// since the last sync?" is answered without comparing whole documents.
+pub fn content_hash(doc: &Document) -> String {
+    let bytes = bson::to_vec(&content(doc)).unwrap_or_default();
+    blake3::hash(&bytes).to_hex()[..32].to_string()
+}
+
+/// Byte equality of two BSON values.
+pub fn same_value(a: Option<&Bson>, b: Option<&Bson>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => value_bytes(a) == value_bytes(b),
+        _ => false,
+    }
+}
+
+fn value_bytes(v: &Bson) -> Vec<u8> {
+    let mut d = Document::new();
+    d.insert("v", v.clone());
+    bson::to_vec(&d).unwrap_or_default()
+}
+
+/// A document `_id` as a key for hash maps: its BSON encoding (type byte included, so the
+/// string "1" and the number 1 stay different ids, as they are in MongoDB).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IdKey(Vec<u8>);
+
+impl IdKey {
+    pub fn of(id: &Bson) -> IdKey {
+        IdKey(value_bytes(id))
+    }
+
+    /// The `_id` back as BSON.
+    pub fn to_bson(&self) -> Bson {
+        bson::from_slice::<Document>(&self.0)
+            .ok()
+            .and_then(|mut d| d.remove("v"))
+            .unwrap_or(Bson::Null)
+    }
+}
+
+impl std::fmt::Debug for IdKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", display_id(&self.to_bson()))
+    }
+}
+
+/// An `_id` as a person reads it: the hex of an ObjectId, a string as it is.
+pub fn display_id(id: &Bson) -> String {
+    match id {
+        Bson::ObjectId(o) => o.to_hex(),
+        Bson::String(s) => s.clone(),
+        Bson::Int32(i) => i.to_string(),
+        Bson::Int64(i) => i.to_string(),
+        other => other.clone().into_relaxed_extjson().to_string(),
+    }
+}
+
+/// The value at a dotted path (`address.city`) in a document.
+pub fn get_path<'a>(doc: &'a Document, path: &str) -> Option<&'a Bson> {
+    let mut parts = path.split('.');
+    let first = parts.next()?;
+    let mut cur = doc.get(first)?;
+    for p in parts {
+        cur = match cur {
+            Bson::Document(d) => d.get(p)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Sets (or with `None` removes) the value at a dotted path, creating sub-documents as needed.
+pub fn set_path(doc: &mut Document, path: &str, value: Option<Bson>) {
+    match path.split_once('.') {
+        None => match value {
+            Some(v) => {
+                doc.insert(path, v);
+            }
+            None => {
+                doc.remove(path);
+            }
+        },
+        Some((head, rest)) => {
+            if !matches!(doc.get(head), Some(Bson::Document(_))) {
+                if value.is_none() {
+                    return;
+                }
+                doc.insert(head, Document::new());
+            }
+            if let Some(Bson::Document(sub)) = doc.get_mut(head) {
+                set_path(sub, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    #[test]
+    fn bookkeeping_fields_do_not_change_content() {
+        let a = doc! { "_id": 1, "name": "x", "syncedAt": bson::DateTime::now(), "syncStatus": "synced" };
+        let b = doc! { "_id": 1, "name": "x", "syncStatus": "pending" };
+        assert_eq!(content_hash(&a), content_hash(&b));
+        let c = doc! { "_id": 1, "name": "y" };
+        assert_ne!(content_hash(&a), content_hash(&c));
+    }
+
+    #[test]
+    fn nan_equals_itself_so_a_nan_field_does_not_look_changed_forever() {
+        let nan = Bson::Double(f64::NAN);
+        assert!(same_value(Some(&nan), Some(&nan)));
+    }
+
+    #[test]
+    fn types_are_significant_as_in_mongodb() {
+        assert!(!same_value(Some(&Bson::Int32(1)), Some(&Bson::Int64(1))));
+        assert_ne!(IdKey::of(&Bson::Int32(1)), IdKey::of(&Bson::String("1".into())));
+        let oid = bson::oid::ObjectId::new();
+        assert_eq!(IdKey::of(&Bson::ObjectId(oid)).to_bson(), Bson::ObjectId(oid));
+    }
+
+    #[test]
+    fn paths_get_and_set() {
+        let mut d = doc! { "a": { "b": 1 } };
+        assert_eq!(get_path(&d, "a.b"), Some(&Bson::Int32(1)));
+        set_path(&mut d, "a.c", Some(Bson::Int32(2)));
+        set_path(&mut d, "x.y", Some(Bson::Int32(3)));
+        set_path(&mut d, "a.b", None);
+        assert_eq!(d, doc! { "a": { "c": 2 }, "x": { "y": 3 } });
+    }
+}

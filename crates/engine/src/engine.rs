@@ -1,0 +1,448 @@
+//! [`Engine`]: the one handle front ends hold. Cheap to clone (an `Arc` inside), like
+//! `mongodb::Client`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bson::{Document, doc, oid::ObjectId};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use serde::Serialize;
+
+use crate::clock::{Clock, SystemClock, to_bson};
+use crate::config::SyncConfig;
+use crate::conflicts::{self, AutoResolveReport, Conflict, Resolution, ResolveOutcome};
+use crate::error::{Error, Result, Side};
+use crate::lock::{self, RunLock};
+use crate::logs::{RunStatus, SyncRun, Trigger};
+use crate::run::{CollectionSync, ProgressFn, RunEnv};
+use crate::settings::{Settings, scrub};
+use crate::store::{self, Databases, SYNC_CONFIG, SYNC_LOGS};
+
+/// What to sync and why.
+#[derive(Debug, Clone)]
+pub struct SyncRequest {
+    pub trigger: Trigger,
+    /// `None`: the configured collections (or all of them).
+    pub collections: Option<Vec<String>>,
+}
+
+impl SyncRequest {
+    pub fn manual() -> SyncRequest {
+        SyncRequest { trigger: Trigger::Manual, collections: None }
+    }
+}
+
+/// The state of syncing, for `status` screens.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatus {
+    pub last_sync_time: Option<DateTime<Utc>>,
+    pub last_sync_status: Option<RunStatus>,
+    pub last_sync_duration: Option<f64>,
+    pub last_sync_error: Option<String>,
+    pub total_syncs_completed: u64,
+    pub total_conflicts: u64,
+    pub unresolved_conflicts: u64,
+    pub is_online: bool,
+    pub is_syncing: bool,
+    pub remote_configured: bool,
+    /// The cloud's host (never its password).
+    pub remote_host: Option<String>,
+    pub local_host: String,
+    pub database: String,
+    /// Why the cloud is offline, when it is.
+    pub offline_reason: Option<String>,
+}
+
+struct Inner {
+    dbs: Databases,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    secrets: Vec<String>,
+    running: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+fn local_err(what: &'static str) -> impl Fn(mongodb::error::Error) -> Error {
+    move |e| Error::db(Side::Local, what, &e)
+}
+
+impl Engine {
+    /// Prepares both connections (the driver connects on first use).
+    pub async fn open(settings: Settings) -> Result<Engine> {
+        Self::open_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn open_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Result<Engine> {
+        let dbs = Databases::connect(&settings).await?;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                dbs,
+                secrets: settings.secrets(),
+                settings,
+                clock,
+                running: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub fn remote_host(&self) -> Option<&str> {
+        self.inner.dbs.remote_host.as_deref()
+    }
+
+    /// The error with any password scrubbed out of its text.
+    fn clean(&self, e: Error) -> Error {
+        match e {
+            Error::Database { context, message, transient, side } => Error::Database {
+                context,
+                message: scrub(&message, &self.inner.secrets),
+                transient,
+                side,
+            },
+            Error::RemoteUnreachable { host, reason } => Error::RemoteUnreachable {
+                host,
+                reason: scrub(&reason, &self.inner.secrets),
+            },
+            Error::LocalUnreachable { host, reason } => Error::LocalUnreachable {
+                host,
+                reason: scrub(&reason, &self.inner.secrets),
+            },
+            other => other,
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// Checks that the cloud answers, within `timeout`.
+    pub async fn ping_remote(&self, timeout: Duration) -> Result<()> {
+        let dbs = &self.inner.dbs;
+        let remote = dbs.remote()?;
+        let host = dbs.remote_host.clone().unwrap_or_default();
+        match tokio::time::timeout(timeout, remote.run_command(doc! { "ping": 1 })).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(self.clean(dbs.classify(Side::Remote, "checking the cloud", &e))).map_err(|e| match e {
+                Error::Database { message, .. } => Error::RemoteUnreachable { host: host.clone(), reason: message },
+                other => other,
+            }),
+            Err(_) => Err(Error::RemoteUnreachable {
+                host,
+                reason: format!("no answer within {} s", timeout.as_secs()),
+            }),
+        }
+    }
+
+    async fn ping_local(&self) -> Result<()> {
+        let dbs = &self.inner.dbs;
+        dbs.local
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map(|_| ())
+            .map_err(|e| self.clean(dbs.classify(Side::Local, "checking the local database", &e)))
+    }
+
+    /// The settings in `sync_config` (the defaults when none are stored).
+    pub async fn config(&self) -> Result<SyncConfig> {
+        let stored = self
+            .inner
+            .dbs
+            .local_coll(SYNC_CONFIG)
+            .find_one(doc! { "_id": "default" })
+            .await
+            .map_err(|e| self.clean(self.inner.dbs.classify(Side::Local, "reading the settings", &e)))?;
+        match stored {
+            Some(d) => SyncConfig::from_document(&d),
+            None => Ok(SyncConfig::default()),
+        }
+    }
+
+    /// Validates and stores new settings.
+    pub async fn set_config(&self, cfg: &SyncConfig) -> Result<SyncConfig> {
+        cfg.validate()?;
+        let mut d = cfg.to_document();
+        d.insert("updatedAt", to_bson(self.now()));
+        self.inner
+            .dbs
+            .local_coll(SYNC_CONFIG)
+            .update_one(doc! { "_id": "default" }, doc! { "$set": d })
+            .upsert(true)
+            .await
+            .map_err(|e| self.clean(self.inner.dbs.classify(Side::Local, "saving the settings", &e)))?;
+        Ok(cfg.clone())
+    }
+
+    /// Runs one sync of both databases.
+    pub async fn sync(&self, req: SyncRequest) -> Result<SyncRun> {
+        self.sync_with_progress(req, None).await
+    }
+
+    pub async fn sync_with_progress(&self, req: SyncRequest, progress: Option<ProgressFn>) -> Result<SyncRun> {
+        let dbs = &self.inner.dbs;
+        dbs.remote()?;
+        let _guard = self
+            .inner
+            .running
+            .try_lock()
+            .map_err(|_| Error::SyncInProgress { holder: String::new() })?;
+        self.ping_local().await?;
+        let cfg = self.config().await?;
+        self.ping_remote(Duration::from_secs(8)).await?;
+        let acquired = RunLock::acquire(&dbs.local, self.inner.clock.clone(), "sync")
+            .await
+            .map_err(|e| self.clean(e))?;
+        if acquired.took_over_stale {
+            tracing::warn!("the previous sync stopped without finishing; this run completes its work");
+        }
+        let result = self.run_locked(&req, &cfg, progress).await;
+        acquired.lock.release().await;
+        result.map_err(|e| self.clean(e))
+    }
+
+    async fn run_locked(&self, req: &SyncRequest, cfg: &SyncConfig, progress: Option<ProgressFn>) -> Result<SyncRun> {
+        let dbs = &self.inner.dbs;
+        let logs = dbs.local_coll(SYNC_LOGS);
+        let now = self.now();
+        // We hold the lock: any run still marked running was cut short.
+        logs.update_many(
+            doc! { "status": "running" },
+            doc! { "$set": {
+                "status": "interrupted",
+                "endTime": to_bson(now),
+                "error": "The sync was interrupted (the program stopped or lost its connection); the next run completed the work",
+            } },
+        )
+        .await
+        .map_err(local_err("updating the sync history"))?;
+
+        let mut run = SyncRun {
+            id: ObjectId::new().to_hex(),
+            start_time: now,
+            end_time: None,
+            status: RunStatus::Running,
+            trigger: req.trigger,
+            collections: Vec::new(),
+            local_to_remote: BTreeMap::new(),
+            remote_to_local: BTreeMap::new(),
+            conflicts: BTreeMap::new(),
+            duration_seconds: None,
+            error: None,
+            errors: Vec::new(),
+            documents_read: BTreeMap::new(),
+            host: lock::this_host(),
+        };
+        logs.insert_one(run.to_document()).await.map_err(local_err("writing the sync history"))?;
+        let outcome = self.run_collections(req, cfg, &mut run, progress).await;
+        let end = self.now();
+        run.end_time = Some(end);
+        run.duration_seconds = Some(((end - run.start_time).num_milliseconds().max(0) as f64) / 1000.0);
+        match &outcome {
+            Ok(()) => run.status = RunStatus::Completed,
+            Err(e) => {
+                run.status = RunStatus::Failed;
+                run.error = Some(scrub(&self.clean_ref(e), &self.inner.secrets));
+            }
+        }
+        let oid = ObjectId::parse_str(&run.id).unwrap_or_default();
+        logs.replace_one(doc! { "_id": oid }, run.to_document())
+            .await
+            .map_err(local_err("writing the sync history"))?;
+        tracing::info!(
+            status = run.status.as_str(),
+            pushed = SyncRun::total(&run.local_to_remote),
+            pulled = SyncRun::total(&run.remote_to_local),
+            conflicts = SyncRun::total(&run.conflicts),
+            seconds = run.duration_seconds.unwrap_or_default(),
+            "sync done"
+        );
+        outcome.map(|()| run)
+    }
+
+    fn clean_ref(&self, e: &Error) -> String {
+        scrub(&e.to_string(), &self.inner.secrets)
+    }
+
+    /// The collections a run covers.
+    async fn collections_for(&self, req: &SyncRequest, cfg: &SyncConfig) -> Result<Vec<String>> {
+        let dbs = &self.inner.dbs;
+        let remote = dbs.remote()?;
+        let list = async |db: &mongodb::Database, side: Side| -> Result<Vec<String>> {
+            db.list_collection_names()
+                .filter(doc! { "type": "collection" })
+                .await
+                .map_err(|e| dbs.classify(side, "listing collections", &e))
+        };
+        let mut all: BTreeSet<String> = list(&dbs.local, Side::Local).await?.into_iter().collect();
+        all.extend(list(remote, Side::Remote).await?);
+        all.retain(|n| !store::is_bookkeeping(n));
+        let chosen = match &req.collections {
+            Some(names) if !names.is_empty() => {
+                for n in names {
+                    if store::is_bookkeeping(n) {
+                        return Err(Error::InvalidConfig {
+                            field: "collections".into(),
+                            reason: format!("'{n}' is one of TempleSync's own collections and is never synced"),
+                        });
+                    }
+                    if !all.contains(n) && !cfg.collections_to_sync.contains(n) {
+                        return Err(Error::UnknownCollection {
+                            name: n.clone(),
+                            known: all.iter().cloned().collect::<Vec<_>>().join(", "),
+                        });
+                    }
+                }
+                names.clone()
+            }
+            _ if !cfg.collections_to_sync.is_empty() => cfg.collections_to_sync.clone(),
+            _ => all.into_iter().collect(),
+        };
+        Ok(chosen)
+    }
+
+    async fn run_collections(&self, req: &SyncRequest, cfg: &SyncConfig, run: &mut SyncRun, progress: Option<ProgressFn>) -> Result<()> {
+        let collections = self.collections_for(req, cfg).await?;
+        run.collections = collections.clone();
+        let env = RunEnv {
+            dbs: &self.inner.dbs,
+            cfg,
+            clock: self.inner.clock.clone(),
+            run_id: ObjectId::parse_str(&run.id).unwrap_or_default(),
+            progress,
+        };
+        let (mut local_read, mut remote_read) = (0, 0);
+        for name in &collections {
+            let mut attempt = 0u32;
+            loop {
+                let mut cs = CollectionSync::new(&env, name)?;
+                let r = cs.run().await;
+                let out = cs.out;
+                *run.local_to_remote.entry(name.clone()).or_default() += out.pushed;
+                *run.remote_to_local.entry(name.clone()).or_default() += out.pulled;
+                *run.conflicts.entry(name.clone()).or_default() += out.conflicts;
+                run.errors.extend(out.errors);
+                local_read += out.local_read;
+                remote_read += out.remote_read;
+                match r {
+                    Ok(()) => break,
+                    Err(e) if e.is_transient() && attempt < cfg.max_retries => {
+                        attempt += 1;
+                        let wait = Duration::from_millis(250 * 2u64.pow(attempt.min(5)));
+                        tracing::warn!(collection = %name, attempt, error = %self.clean_ref(&e), "transient error; retrying");
+                        tokio::time::sleep(wait).await;
+                    }
+                    Err(e) => {
+                        run.documents_read = BTreeMap::from([("local".into(), local_read), ("remote".into(), remote_read)]);
+                        return Err(self.clean(e));
+                    }
+                }
+            }
+        }
+        run.documents_read = BTreeMap::from([("local".into(), local_read), ("remote".into(), remote_read)]);
+        Ok(())
+    }
+
+    /// The state of syncing. Never fails because the cloud is offline: that is part of the
+    /// answer.
+    pub async fn status(&self) -> Result<SyncStatus> {
+        let dbs = &self.inner.dbs;
+        let logs = dbs.local_coll(SYNC_LOGS);
+        let last = logs
+            .find_one(doc! { "status": { "$ne": "running" } })
+            .sort(doc! { "startTime": -1 })
+            .await
+            .map_err(|e| self.clean(dbs.classify(Side::Local, "reading the sync history", &e)))?
+            .map(|d| SyncRun::from_document(&d));
+        let completed = logs
+            .count_documents(doc! { "status": "completed" })
+            .await
+            .map_err(local_err("reading the sync history"))?;
+        let conflicts = dbs.local_coll(store::CONFLICT_LOGS);
+        let total_conflicts = conflicts.count_documents(doc! {}).await.map_err(local_err("reading conflicts"))?;
+        let unresolved = conflicts
+            .count_documents(doc! { "resolved": false })
+            .await
+            .map_err(local_err("reading conflicts"))?;
+        let is_syncing = lock::is_held(&dbs.local, self.inner.clock.as_ref()).await?;
+        let (is_online, offline_reason) = match self.ping_remote(Duration::from_secs(3)).await {
+            Ok(()) => (true, None),
+            Err(e) => (false, Some(e.to_string())),
+        };
+        Ok(SyncStatus {
+            last_sync_time: last.as_ref().map(|r| r.end_time.unwrap_or(r.start_time)),
+            last_sync_status: last.as_ref().map(|r| r.status),
+            last_sync_duration: last.as_ref().and_then(|r| r.duration_seconds),
+            last_sync_error: last.as_ref().and_then(|r| r.error.clone()),
+            total_syncs_completed: completed,
+            total_conflicts,
+            unresolved_conflicts: unresolved,
+            is_online,
+            is_syncing,
+            remote_configured: dbs.remote.is_some(),
+            remote_host: dbs.remote_host.clone(),
+            local_host: dbs.local_host.clone(),
+            database: self.inner.settings.database.clone(),
+            offline_reason,
+        })
+    }
+
+    /// Conflicts, newest first. `resolved: None` lists all.
+    pub async fn conflicts(&self, resolved: Option<bool>, collection: Option<&str>) -> Result<Vec<Conflict>> {
+        conflicts::list(&self.inner.dbs, resolved, collection, 1000).await.map_err(|e| self.clean(e))
+    }
+
+    pub async fn conflict(&self, id: &str) -> Result<Conflict> {
+        conflicts::load(&self.inner.dbs, id).await.map(|d| conflicts::view(&d))
+    }
+
+    /// Applies a person's decision on one conflict.
+    pub async fn resolve(&self, id: &str, resolution: Resolution) -> Result<ResolveOutcome> {
+        let _guard = self
+            .inner
+            .running
+            .try_lock()
+            .map_err(|_| Error::SyncInProgress { holder: String::new() })?;
+        let acquired = RunLock::acquire(&self.inner.dbs.local, self.inner.clock.clone(), "resolve").await?;
+        let r = conflicts::resolve(&self.inner.dbs, id, &resolution, self.now()).await;
+        acquired.lock.release().await;
+        r.map_err(|e| self.clean(e))
+    }
+
+    pub async fn auto_resolve(&self, max: u32, by: &str) -> Result<AutoResolveReport> {
+        let _guard = self
+            .inner
+            .running
+            .try_lock()
+            .map_err(|_| Error::SyncInProgress { holder: String::new() })?;
+        let acquired = RunLock::acquire(&self.inner.dbs.local, self.inner.clock.clone(), "auto-resolve").await?;
+        let r = conflicts::auto_resolve(&self.inner.dbs, max, by, self.now()).await;
+        acquired.lock.release().await;
+        r.map_err(|e| self.clean(e))
+    }
+
+    /// The newest runs first.
+    pub async fn logs(&self, limit: u32) -> Result<Vec<SyncRun>> {
+        let docs: Vec<Document> = self
+            .inner
+            .dbs
+            .local_coll(SYNC_LOGS)
+            .find(doc! {})
+            .sort(doc! { "startTime": -1 })
+            .limit(limit.max(1) as i64)
+            .await
+            .map_err(|e| self.clean(self.inner.dbs.classify(Side::Local, "reading the sync history", &e)))?
+            .try_collect()
+            .await
+            .map_err(local_err("reading the sync history"))?;
+        Ok(docs.iter().map(SyncRun::from_document).collect())
+    }
+}

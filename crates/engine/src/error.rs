@@ -1,0 +1,239 @@
+//! The engine's one error type. Every variant is something a caller can act on, and its
+//! message says what happened and what to do, in words office staff can follow.
+
+use serde::Serialize;
+
+/// Result alias used across the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "Remote database not configured: set MONGODB_CLOUD_URL in the environment or in a .env file, or pass --remote-url"
+    )]
+    RemoteNotConfigured,
+
+    #[error(
+        "Cannot reach the cloud database at {host}: {reason}. Check the internet connection; TempleSync will sync by itself when it is back"
+    )]
+    RemoteUnreachable { host: String, reason: String },
+
+    #[error("Cannot reach the local database at {host}: {reason}. Check that MongoDB is running on this computer")]
+    LocalUnreachable { host: String, reason: String },
+
+    #[error("Invalid connection string for the {which} database ({url}): {reason}")]
+    InvalidConnectionString {
+        which: &'static str,
+        url: String,
+        reason: String,
+    },
+
+    #[error("Sync is already in progress{holder}: wait for it to finish, then try again")]
+    SyncInProgress { holder: String },
+
+    #[error("No conflict with id '{id}': list them with `templesync conflicts --all`")]
+    ConflictNotFound { id: String },
+
+    #[error("Conflict {id} is already resolved ({how})")]
+    ConflictAlreadyResolved { id: String, how: String },
+
+    #[error("Invalid value for {field}: {reason}")]
+    InvalidConfig { field: String, reason: String },
+
+    #[error("Cannot resolve conflict {id}: {reason}")]
+    InvalidResolution { id: String, reason: String },
+
+    #[error("Unknown strategy '{0}': use one of keep_local, keep_remote, merge, rename_local")]
+    UnknownStrategy(String),
+
+    #[error("Unknown collection '{name}': there is no such collection on either side (there are: {known})")]
+    UnknownCollection { name: String, known: String },
+
+    #[error("The sync was stopped: {0}")]
+    Interrupted(String),
+
+    #[error("{context}: {message}")]
+    Database {
+        context: String,
+        message: String,
+        transient: bool,
+        side: Side,
+    },
+}
+
+/// Which of the two databases an operation talked to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Side {
+    Local,
+    Remote,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Local => "local",
+            Side::Remote => "cloud",
+        })
+    }
+}
+
+impl Error {
+    /// A stable, machine-readable code for IPC and HTTP (`{ code, message }`); front ends branch
+    /// on this, never on the message text.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::RemoteNotConfigured => "remote_not_configured",
+            Error::RemoteUnreachable { .. } => "remote_unreachable",
+            Error::LocalUnreachable { .. } => "local_unreachable",
+            Error::InvalidConnectionString { .. } => "invalid_connection_string",
+            Error::SyncInProgress { .. } => "sync_in_progress",
+            Error::ConflictNotFound { .. } => "conflict_not_found",
+            Error::ConflictAlreadyResolved { .. } => "conflict_already_resolved",
+            Error::InvalidConfig { .. } => "invalid_config",
+            Error::InvalidResolution { .. } => "invalid_resolution",
+            Error::UnknownStrategy(_) => "unknown_strategy",
+            Error::UnknownCollection { .. } => "unknown_collection",
+            Error::Interrupted(_) => "interrupted",
+            Error::Database { .. } => "database_error",
+        }
+    }
+
+    /// Whether trying the same operation again may succeed (a dropped connection, a primary
+    /// stepping down), as the driver's `RetryableWriteError` label says for single writes.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Database { transient, .. } => *transient,
+            Error::RemoteUnreachable { .. } | Error::LocalUnreachable { .. } => true,
+            _ => false,
+        }
+    }
+
+    pub(crate) fn db(side: Side, context: impl Into<String>, err: &mongodb::error::Error) -> Error {
+        Error::Database {
+            context: context.into(),
+            message: describe_driver_error(err),
+            transient: is_transient_driver_error(err),
+            side,
+        }
+    }
+}
+
+/// Server error codes that mean "try again": network, elections, shutdowns, write conflicts.
+/// The list follows the drivers' retryable-error specification.
+const TRANSIENT_CODES: &[i32] = &[
+    6, 7, 63, 89, 91, 112, 134, 150, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
+];
+
+pub(crate) fn is_transient_driver_error(err: &mongodb::error::Error) -> bool {
+    use mongodb::error::ErrorKind;
+    if err.contains_label("RetryableWriteError")
+        || err.contains_label("TransientTransactionError")
+        || err.contains_label("ResumableChangeStreamError")
+        || is_network_error(err)
+    {
+        return true;
+    }
+    if let Some(code) = server_code(err) {
+        if TRANSIENT_CODES.contains(&code) {
+            return true;
+        }
+    }
+    matches!(
+        *err.kind,
+        ErrorKind::ConnectionPoolCleared { .. } | ErrorKind::ServerSelection { .. }
+    )
+}
+
+/// Whether the connection itself failed (as opposed to the server answering with an error).
+pub(crate) fn is_network_error(err: &mongodb::error::Error) -> bool {
+    use mongodb::error::ErrorKind;
+    matches!(*err.kind, ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. })
+}
+
+/// The server's error code, where the server answered with one (a command error or a write
+/// concern error).
+pub(crate) fn server_code(err: &mongodb::error::Error) -> Option<i32> {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match &*err.kind {
+        ErrorKind::Command(c) => Some(c.code),
+        ErrorKind::Write(WriteFailure::WriteConcernError(w)) => Some(w.code),
+        ErrorKind::InsertMany(i) => i.write_concern_error.as_ref().map(|w| w.code),
+        _ => None,
+    }
+}
+
+/// The driver's message, shortened to what helps a person: server selection errors list every
+/// server's state, which is long and repeats the address.
+pub(crate) fn describe_driver_error(err: &mongodb::error::Error) -> String {
+    use mongodb::error::ErrorKind;
+    match &*err.kind {
+        ErrorKind::ServerSelection { .. } => "the server did not answer in time".to_string(),
+        ErrorKind::Io(io) => format!("network error ({io})"),
+        ErrorKind::Command(c) => format!("{} (code {})", c.message, c.code),
+        _ => {
+            let text = err.to_string();
+            // Keep the first line; the rest is driver context a person cannot use.
+            text.lines().next().unwrap_or_default().chars().take(400).collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_so_front_ends_can_branch_on_them() {
+        let all = [
+            Error::RemoteNotConfigured,
+            Error::RemoteUnreachable {
+                host: "h".into(),
+                reason: "r".into(),
+            },
+            Error::LocalUnreachable {
+                host: "h".into(),
+                reason: "r".into(),
+            },
+            Error::InvalidConnectionString {
+                which: "local",
+                url: "u".into(),
+                reason: "r".into(),
+            },
+            Error::SyncInProgress { holder: "".into() },
+            Error::ConflictNotFound { id: "x".into() },
+            Error::ConflictAlreadyResolved {
+                id: "x".into(),
+                how: "y".into(),
+            },
+            Error::InvalidConfig {
+                field: "f".into(),
+                reason: "r".into(),
+            },
+            Error::InvalidResolution {
+                id: "x".into(),
+                reason: "r".into(),
+            },
+            Error::UnknownStrategy("s".into()),
+            Error::UnknownCollection { name: "c".into(), known: String::new() },
+            Error::Interrupted("i".into()),
+            Error::Database {
+                context: "c".into(),
+                message: "m".into(),
+                transient: false,
+                side: Side::Local,
+            },
+        ];
+        let mut codes: Vec<_> = all.iter().map(Error::code).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len(), "each variant needs its own code");
+    }
+
+    #[test]
+    fn remote_not_configured_message_gives_the_hint() {
+        let msg = Error::RemoteNotConfigured.to_string();
+        assert!(msg.starts_with("Remote database not configured"));
+        assert!(msg.contains("MONGODB_CLOUD_URL"), "the message must say what to set");
+    }
+}

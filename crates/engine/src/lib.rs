@@ -1,0 +1,30 @@
+//! The TempleSync sync engine: keeps a local MongoDB database and a remote (cloud) MongoDB
+//! database of the same name in step, both ways, without losing or silently overwriting data.
+//!
+//! Every front end (the `templesync` CLI and REST API, the desktop app) holds one [`Engine`]
+//! and calls it; nothing here knows about any of them. The decisions of a sync are pure
+//! functions in [`reconcile`]; the I/O that feeds them lives in the private run machinery.
+//! See `docs/sync-protocol.md` for the protocol.
+
+pub mod clock;
+pub mod config;
+pub mod conflicts;
+pub mod content;
+mod engine;
+pub mod error;
+mod feed;
+pub mod json;
+mod lock;
+pub mod logs;
+pub mod reconcile;
+mod run;
+pub mod settings;
+pub mod store;
+
+pub use config::{ConflictStrategy, SyncConfig};
+pub use conflicts::{AutoResolveReport, Conflict, ConflictKind, Resolution, ResolveOutcome, ResolveValue, Strategy};
+pub use engine::{Engine, SyncRequest, SyncStatus};
+pub use error::{Error, Result};
+pub use logs::{RunStatus, SyncRun, Trigger};
+pub use run::{Progress, ProgressFn};
+pub use settings::{Settings, redact_url};

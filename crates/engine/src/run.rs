@@ -1,0 +1,1088 @@
+//! One sync run of one collection: find what changed on either side, reconcile it in batches,
+//! and save where the next run starts.
+//!
+//! Crash safety comes from the order of writes and from deciding every document afresh from
+//! its current state: a side is written only by compare-and-set against the version that was
+//! read; the base (last-synced version) is written only once both sides hold it; the local
+//! copy is marked synced last. A run cut anywhere leaves states that the next run recognises
+//! (both sides equal, or one side changed since the base) and completes without duplicates.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bson::{Bson, Document, doc, oid::ObjectId};
+use futures::TryStreamExt;
+use mongodb::Collection;
+
+use crate::clock::{Clock, to_bson};
+use crate::config::SyncConfig;
+use crate::conflicts::{self, ConflictKind, NewConflict};
+use crate::content::{IdKey, UPDATED_AT, content, content_hash, display_id, get_path};
+use crate::error::{Error, Result, Side};
+use crate::feed::{self, Op, Opened, RemoteFeed};
+use crate::reconcile::{Decision, Finding, Winner, decide};
+use crate::store::{Databases, SYNC_DIRTY, SYNC_STATE};
+
+/// Counts and problems of one collection in one run.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct CollectionOutcome {
+    pub pushed: u64,
+    pub pulled: u64,
+    pub conflicts: u64,
+    pub errors: Vec<crate::logs::DocumentError>,
+    pub scanned: bool,
+    pub local_read: u64,
+    pub remote_read: u64,
+}
+
+/// A live progress report, sent after each batch.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    pub collection: String,
+    pub pushed: u64,
+    pub pulled: u64,
+    pub conflicts: u64,
+}
+
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+pub(crate) struct RunEnv<'a> {
+    pub dbs: &'a Databases,
+    pub cfg: &'a SyncConfig,
+    pub clock: Arc<dyn Clock>,
+    pub run_id: ObjectId,
+    pub progress: Option<ProgressFn>,
+}
+
+struct BaseEntry {
+    doc: Document,
+    hash: String,
+}
+
+/// A unique value held by a different document on the other side.
+#[derive(Debug, Clone)]
+pub(crate) struct UniqueClash {
+    pub field: String,
+    pub value: Bson,
+    pub holder_id: Bson,
+    pub holder: Option<Document>,
+}
+
+struct Item {
+    id: Bson,
+    key: IdKey,
+    local: Option<Document>,
+    base: Option<BaseEntry>,
+    remote: Option<Document>,
+    decision: Decision,
+    clash: Option<UniqueClash>,
+    /// Whether every write this item needed went through.
+    ok: bool,
+    /// The write could not be done now (someone wrote in between): look again later.
+    retry: bool,
+}
+
+/// A remote write of ours, to recognise its echo in the change feed.
+type Echoes = HashMap<IdKey, Vec<Op>>;
+
+pub(crate) struct CollectionSync<'a> {
+    name: String,
+    env: &'a RunEnv<'a>,
+    local: Collection<Document>,
+    remote: Collection<Document>,
+    base: Collection<Document>,
+    unique: Vec<String>,
+    done: HashSet<IdKey>,
+    later: Vec<Bson>,
+    echoes: Echoes,
+    pub out: CollectionOutcome,
+}
+
+fn db_err(side: Side, what: &str) -> impl Fn(mongodb::error::Error) -> Error + '_ {
+    move |e| Error::db(side, what, &e)
+}
+
+/// Whether a write failed because another write got there first (duplicate key).
+fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match &*e.kind {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
+        ErrorKind::Command(c) => c.code == 11000,
+        _ => false,
+    }
+}
+
+/// A filter that matches the document only if it is still exactly as it was read.
+pub(crate) fn unchanged(doc: &Document) -> Document {
+    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+    doc! { "_id": id, "$expr": { "$eq": [ "$$ROOT", { "$literal": doc.clone() } ] } }
+}
+
+/// The value `syncedAt` takes when a version is synced: its `updatedAt`, so that "changed since
+/// synced" is `updatedAt != syncedAt` whatever the clocks say; the run's time for legacy data.
+fn synced_at_for(doc: &Document, now: bson::DateTime) -> Bson {
+    doc.get(UPDATED_AT).cloned().unwrap_or(Bson::DateTime(now))
+}
+
+/// A version as written to a side: its content, marked synced.
+fn as_synced(content_doc: &Document, now: bson::DateTime) -> Document {
+    let mut d = content_doc.clone();
+    d.insert("syncedAt", synced_at_for(content_doc, now));
+    d.insert("syncStatus", "synced");
+    d
+}
+
+/// The local documents that changed since they were last synced (or were never synced, or
+/// are held in a conflict and must be looked at again).
+pub(crate) fn pending_filter() -> Document {
+    doc! { "$or": [
+        { "syncedAt": Bson::Null },
+        { "syncStatus": "conflict" },
+        { "$expr": { "$and": [
+            { "$ne": [ { "$type": "$updatedAt" }, "missing" ] },
+            { "$ne": [ "$updatedAt", "$syncedAt" ] },
+        ] } },
+    ] }
+}
+
+impl<'a> CollectionSync<'a> {
+    pub fn new(env: &'a RunEnv<'a>, name: &str) -> Result<Self> {
+        let remote = env.dbs.remote()?.collection::<Document>(name);
+        Ok(CollectionSync {
+            name: name.to_string(),
+            env,
+            local: env.dbs.local_coll(name),
+            remote,
+            base: env.dbs.base_coll(name),
+            unique: env.cfg.unique_fields.get(name).cloned().unwrap_or_default(),
+            done: HashSet::new(),
+            later: Vec::new(),
+            echoes: HashMap::new(),
+            out: CollectionOutcome::default(),
+        })
+    }
+
+    fn batch(&self) -> usize {
+        self.env.cfg.batch_size.max(1) as usize
+    }
+
+    fn now(&self) -> bson::DateTime {
+        to_bson(self.env.clock.now())
+    }
+
+    fn checkpoint_id(&self) -> String {
+        format!("checkpoint:{}", self.name)
+    }
+
+    /// Runs the whole collection.
+    pub async fn run(&mut self) -> Result<()> {
+        let state = self.env.dbs.local_coll(SYNC_STATE);
+        let cp = state
+            .find_one(doc! { "_id": self.checkpoint_id() })
+            .await
+            .map_err(db_err(Side::Local, "reading the sync checkpoint"))?
+            .unwrap_or_default();
+        let crashed_before = cp.get_bool("inProgress").unwrap_or(false);
+        let scan_complete = cp.get_bool("scanComplete").unwrap_or(false);
+        let token = cp.get("token").filter(|_| scan_complete).and_then(feed::decode_token);
+
+        state
+            .update_one(
+                doc! { "_id": self.checkpoint_id() },
+                doc! { "$set": { "inProgress": true, "runId": self.env.run_id } },
+            )
+            .upsert(true)
+            .await
+            .map_err(db_err(Side::Local, "saving the sync checkpoint"))?;
+
+        let mut feed = RemoteFeed::open(&self.remote, token).await?;
+        let full_scan = !matches!(feed, Some((_, Opened::Resumed)));
+        if let Some((_, how)) = &feed {
+            tracing::debug!(collection = %self.name, ?how, "cloud change feed opened");
+        }
+
+        self.process_dirty_list().await?;
+        if full_scan {
+            self.full_scan().await?;
+        } else {
+            // Local changes first, so a local document that takes a unique value is flagged
+            // before the cloud document holding that value is looked at.
+            let new_local = self.process_local_pending().await?;
+            self.process_local_deletes(new_local, crashed_before, &cp).await?;
+        }
+        // The cloud's changes, then whatever arrived while we worked, until quiet.
+        let mut rounds = 0;
+        if let Some((f, _)) = feed.as_mut() {
+            loop {
+                let drained = f.drain(self.batch() * 50).await?;
+                let ids = self.foreign_changes(drained.events);
+                self.reconcile_ids(ids).await?;
+                if drained.invalidated {
+                    // Dropped or renamed in the cloud: start over with a scan next time.
+                    self.save_checkpoint(None, false).await?;
+                    return Ok(());
+                }
+                if !drained.more {
+                    rounds += 1;
+                    // Our own writes come back as echoes; one more drain collects them.
+                    if rounds >= 2 || self.echoes.is_empty() {
+                        break;
+                    }
+                }
+            }
+        }
+        self.retry_later().await?;
+        let token = feed.as_ref().and_then(|(f, _)| f.token());
+        self.save_checkpoint(token, true).await?;
+        Ok(())
+    }
+
+    async fn save_checkpoint(&self, token: Option<Bson>, scan_complete: bool) -> Result<()> {
+        let mut set = doc! {
+            "inProgress": false,
+            "scanComplete": scan_complete && token.is_some(),
+            "token": token.unwrap_or(Bson::Null),
+            "savedAt": self.now(),
+        };
+        if self.out.scanned {
+            set.insert("lastIdScanAt", self.now());
+        }
+        self.env
+            .dbs
+            .local_coll(SYNC_STATE)
+            .update_one(doc! { "_id": self.checkpoint_id() }, doc! { "$set": set })
+            .upsert(true)
+            .await
+            .map_err(db_err(Side::Local, "saving the sync checkpoint"))?;
+        Ok(())
+    }
+
+    /// Drops the feed events that are echoes of our own writes in this run.
+    fn foreign_changes(&mut self, events: Vec<feed::FeedEvent>) -> Vec<Bson> {
+        let mut ids = Vec::new();
+        let mut seen = HashSet::new();
+        for ev in events {
+            let key = IdKey::of(&ev.id);
+            if let Some(ops) = self.echoes.get_mut(&key) {
+                if let Some(pos) = ops.iter().position(|o| *o == ev.op) {
+                    ops.remove(pos);
+                    if ops.is_empty() {
+                        self.echoes.remove(&key);
+                    }
+                    continue;
+                }
+            }
+            if seen.insert(key.clone()) {
+                // A change by someone else to a document we already reconciled this run must
+                // be looked at again.
+                self.done.remove(&key);
+                ids.push(ev.id);
+            }
+        }
+        ids
+    }
+
+    async fn process_dirty_list(&mut self) -> Result<()> {
+        let dirty = self.env.dbs.local_coll(SYNC_DIRTY);
+        let entries: Vec<Document> = dirty
+            .find(doc! { "collection": &self.name })
+            .await
+            .map_err(db_err(Side::Local, "reading the list of documents to recheck"))?
+            .try_collect()
+            .await
+            .map_err(db_err(Side::Local, "reading the list of documents to recheck"))?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Bson> = entries.iter().filter_map(|e| e.get("docId").cloned()).collect();
+        self.reconcile_ids(ids).await?;
+        let entry_ids: Vec<Bson> = entries.iter().filter_map(|e| e.get("_id").cloned()).collect();
+        dirty
+            .delete_many(doc! { "_id": { "$in": entry_ids } })
+            .await
+            .map_err(db_err(Side::Local, "clearing the list of documents to recheck"))?;
+        Ok(())
+    }
+
+    /// Reconciles every local document that changed; returns how many of them were new
+    /// (never synced), for the delete check.
+    async fn process_local_pending(&mut self) -> Result<u64> {
+        let mut cursor = self
+            .local
+            .find(pending_filter())
+            .batch_size(self.batch() as u32)
+            .await
+            .map_err(db_err(Side::Local, "reading local changes"))?;
+        let mut new_docs = 0u64;
+        let mut buf = Vec::new();
+        loop {
+            let next = cursor.try_next().await.map_err(db_err(Side::Local, "reading local changes"))?;
+            let end = next.is_none();
+            if let Some(d) = next {
+                buf.push(d);
+            }
+            if buf.len() >= self.batch() || (end && !buf.is_empty()) {
+                let docs = std::mem::take(&mut buf);
+                new_docs += self.reconcile_docs(docs, Side::Local).await?;
+            }
+            if end {
+                return Ok(new_docs);
+            }
+        }
+    }
+
+    /// Finds documents deleted locally. A cheap count tells whether any can be missing; only
+    /// then (or after a crash, or once a day) are the ids compared with the bases.
+    async fn process_local_deletes(&mut self, new_local: u64, crashed_before: bool, cp: &Document) -> Result<()> {
+        let local_count = self
+            .local
+            .estimated_document_count()
+            .await
+            .map_err(db_err(Side::Local, "counting local documents"))?;
+        let base_count = self
+            .base
+            .estimated_document_count()
+            .await
+            .map_err(db_err(Side::Local, "counting synced documents"))?;
+        let held = conflicts::open_local_deletes(self.env.dbs, &self.name).await?;
+        let stale = cp
+            .get_datetime("lastIdScanAt")
+            .map(|t| self.env.clock.now() - t.to_chrono() > chrono::Duration::hours(24))
+            .unwrap_or(true);
+        let balanced = local_count + held == base_count + new_local;
+        if balanced && !crashed_before && !stale {
+            return Ok(());
+        }
+        tracing::debug!(collection = %self.name, local_count, base_count, new_local, held, crashed_before, "comparing ids");
+        self.out.scanned = true;
+        let mut local_ids = HashSet::new();
+        let mut cursor = self
+            .local
+            .find(doc! {})
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(db_err(Side::Local, "listing local ids"))?;
+        while let Some(d) = cursor.try_next().await.map_err(db_err(Side::Local, "listing local ids"))? {
+            if let Some(id) = d.get("_id") {
+                local_ids.insert(IdKey::of(id));
+            }
+        }
+        let mut missing = Vec::new();
+        let mut based = HashSet::new();
+        let mut cursor = self
+            .base
+            .find(doc! {})
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(db_err(Side::Local, "listing synced ids"))?;
+        while let Some(d) = cursor.try_next().await.map_err(db_err(Side::Local, "listing synced ids"))? {
+            if let Some(id) = d.get("_id") {
+                let k = IdKey::of(id);
+                if !local_ids.contains(&k) {
+                    missing.push(id.clone());
+                }
+                based.insert(k);
+            }
+        }
+        // Local documents without a base that are not pending: left by a run cut between
+        // writing a pulled document and recording its base.
+        let unbased: Vec<Bson> = local_ids
+            .iter()
+            .filter(|k| !based.contains(*k) && !self.done.contains(*k))
+            .map(IdKey::to_bson)
+            .collect();
+        missing.extend(unbased);
+        self.reconcile_ids(missing).await
+    }
+
+    /// First sync, or the cloud history was lost: look at every document on both sides.
+    async fn full_scan(&mut self) -> Result<()> {
+        self.out.scanned = true;
+        let batch = self.batch();
+        let local = self.local.clone();
+        scan_into(&local, Side::Local, batch, async |docs| {
+            self.reconcile_docs(docs, Side::Local).await.map(|_| ())
+        })
+        .await?;
+        let remote_count = self
+            .remote
+            .estimated_document_count()
+            .await
+            .map_err(db_err(Side::Remote, "counting cloud documents"))?;
+        let remote = self.remote.clone();
+        scan_into(&remote, Side::Remote, batch, async |docs| {
+            let fresh: Vec<Document> = docs
+                .into_iter()
+                .filter(|d| d.get("_id").is_some_and(|id| !self.done.contains(&IdKey::of(id))))
+                .collect();
+            if fresh.is_empty() {
+                return Ok(());
+            }
+            self.reconcile_docs(fresh, Side::Remote).await.map(|_| ())
+        })
+        .await?;
+        // Bases of documents now on neither side.
+        let mut gone = Vec::new();
+        let mut cursor = self
+            .base
+            .find(doc! {})
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(db_err(Side::Local, "listing synced ids"))?;
+        while let Some(d) = cursor.try_next().await.map_err(db_err(Side::Local, "listing synced ids"))? {
+            if let Some(id) = d.get("_id") {
+                if !self.done.contains(&IdKey::of(id)) {
+                    gone.push(id.clone());
+                }
+            }
+        }
+        tracing::debug!(collection = %self.name, remote_count, gone = gone.len(), "full scan done");
+        self.reconcile_ids(gone).await
+    }
+
+    /// Reconciles documents already read from one side.
+    async fn reconcile_docs(&mut self, docs: Vec<Document>, side: Side) -> Result<u64> {
+        let mut known = HashMap::new();
+        let mut ids = Vec::new();
+        for d in docs {
+            if let Some(id) = d.get("_id").cloned() {
+                let k = IdKey::of(&id);
+                if self.done.contains(&k) {
+                    continue;
+                }
+                ids.push(id);
+                known.insert(k, d);
+            }
+        }
+        match side {
+            Side::Local => self.out.local_read += known.len() as u64,
+            Side::Remote => self.out.remote_read += known.len() as u64,
+        }
+        self.reconcile_batch(ids, Some((side, known))).await
+    }
+
+    /// Reconciles ids, reading both sides.
+    async fn reconcile_ids(&mut self, ids: Vec<Bson>) -> Result<()> {
+        let mut seen = HashSet::new();
+        let ids: Vec<Bson> = ids
+            .into_iter()
+            .filter(|id| {
+                let k = IdKey::of(id);
+                !self.done.contains(&k) && seen.insert(k)
+            })
+            .collect();
+        for chunk in ids.chunks(self.batch()) {
+            self.reconcile_batch(chunk.to_vec(), None).await?;
+        }
+        Ok(())
+    }
+
+    /// The documents we could not write because someone wrote in between: once more now,
+    /// and if that fails too, on the next run.
+    async fn retry_later(&mut self) -> Result<()> {
+        let ids = std::mem::take(&mut self.later);
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for id in &ids {
+            self.done.remove(&IdKey::of(id));
+        }
+        self.reconcile_ids(ids).await?;
+        let still = std::mem::take(&mut self.later);
+        if !still.is_empty() {
+            let entries: Vec<Document> = still
+                .iter()
+                .map(|id| doc! { "collection": &self.name, "docId": id.clone(), "since": self.now() })
+                .collect();
+            self.env
+                .dbs
+                .local_coll(SYNC_DIRTY)
+                .insert_many(entries)
+                .await
+                .map_err(db_err(Side::Local, "remembering documents to recheck"))?;
+        }
+        Ok(())
+    }
+
+    async fn fetch(coll: &Collection<Document>, side: Side, ids: &[Bson]) -> Result<HashMap<IdKey, Document>> {
+        let docs: Vec<Document> = coll
+            .find(doc! { "_id": { "$in": ids.to_vec() } })
+            .await
+            .map_err(db_err(side, "reading documents"))?
+            .try_collect()
+            .await
+            .map_err(db_err(side, "reading documents"))?;
+        Ok(docs
+            .into_iter()
+            .filter_map(|d| d.get("_id").map(IdKey::of).map(|k| (k, d)))
+            .collect())
+    }
+
+    /// Decides and applies one batch. Returns how many local documents in it had no base
+    /// (were new), for the delete check.
+    async fn reconcile_batch(
+        &mut self,
+        ids: Vec<Bson>,
+        known: Option<(Side, HashMap<IdKey, Document>)>,
+    ) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let need_local = !matches!(known, Some((Side::Local, _)));
+        let need_remote = !matches!(known, Some((Side::Remote, _)));
+        let (locals, remotes, bases) = tokio::try_join!(
+            async {
+                if need_local {
+                    Self::fetch(&self.local, Side::Local, &ids).await
+                } else {
+                    Ok(HashMap::new())
+                }
+            },
+            async {
+                if need_remote {
+                    Self::fetch(&self.remote, Side::Remote, &ids).await
+                } else {
+                    Ok(HashMap::new())
+                }
+            },
+            Self::fetch(&self.base, Side::Local, &ids),
+        )?;
+        if need_remote {
+            self.out.remote_read += remotes.len() as u64;
+        }
+        if need_local {
+            self.out.local_read += locals.len() as u64;
+        }
+        let (mut locals, mut remotes, mut bases) = (locals, remotes, bases);
+        match known {
+            Some((Side::Local, k)) => locals = k,
+            Some((Side::Remote, k)) => remotes = k,
+            None => {}
+        }
+        let strategy = self.env.cfg.conflict_resolution_strategy;
+        let mut new_local = 0;
+        let mut items: Vec<Item> = ids
+            .into_iter()
+            .map(|id| {
+                let key = IdKey::of(&id);
+                let local = locals.remove(&key);
+                let remote = remotes.remove(&key);
+                let base = bases.remove(&key).map(|b| BaseEntry {
+                    hash: b.get_str("h").unwrap_or_default().to_string(),
+                    doc: b.get_document("doc").cloned().unwrap_or_default(),
+                });
+                if local.is_some() && base.is_none() {
+                    new_local += 1;
+                }
+                let decision = decide(local.as_ref(), base.as_ref().map(|b| &b.doc), remote.as_ref(), strategy);
+                Item { id, key, local, base, remote, decision, clash: None, ok: true, retry: false }
+            })
+            .collect();
+
+        self.check_unique_remote(&mut items).await?;
+        self.check_unique_local(&mut items).await?;
+        self.write_remote(&mut items).await?;
+        self.write_local(&mut items).await?;
+        self.write_bases(&items).await?;
+        self.mark_synced(&items).await?;
+        self.record_conflicts(&items).await?;
+
+        for it in &items {
+            if it.retry {
+                self.later.push(it.id.clone());
+            }
+            self.done.insert(it.key.clone());
+        }
+        if let Some(p) = &self.env.progress {
+            p(Progress {
+                collection: self.name.clone(),
+                pushed: self.out.pushed,
+                pulled: self.out.pulled,
+                conflicts: self.out.conflicts,
+            });
+        }
+        Ok(new_local)
+    }
+
+    /// The version an item sends to the cloud, if any.
+    fn outgoing(d: &Decision) -> Option<&Document> {
+        match d {
+            Decision::Push(doc) | Decision::Merge(doc) => Some(doc),
+            Decision::AutoResolved { apply, .. } => Self::outgoing(apply),
+            _ => None,
+        }
+    }
+
+    /// The version an item brings here, if any.
+    fn incoming(d: &Decision) -> Option<&Document> {
+        match d {
+            Decision::Pull(doc) | Decision::Merge(doc) => Some(doc),
+            Decision::AutoResolved { apply, .. } => Self::incoming(apply),
+            _ => None,
+        }
+    }
+
+    /// A unique value that a version takes and that its other side did not already have.
+    fn unique_values<'d>(&self, doc: &'d Document, before: Option<&Document>) -> Vec<(String, &'d Bson)> {
+        self.unique
+            .iter()
+            .filter_map(|f| {
+                let v = get_path(doc, f)?;
+                if matches!(v, Bson::Null) {
+                    return None;
+                }
+                let unchanged = before.and_then(|b| get_path(b, f)).is_some_and(|old| {
+                    crate::content::same_value(Some(old), Some(v))
+                });
+                (!unchanged).then(|| (f.clone(), v))
+            })
+            .collect()
+    }
+
+    /// Flags outgoing versions whose unique value a different cloud document already holds.
+    async fn check_unique_remote(&mut self, items: &mut [Item]) -> Result<()> {
+        for field in self.unique.clone() {
+            let mut wanted: Vec<Bson> = Vec::new();
+            for it in items.iter() {
+                if let Some(doc) = Self::outgoing(&it.decision) {
+                    for (f, v) in self.unique_values(doc, it.remote.as_ref()) {
+                        if f == field {
+                            wanted.push(v.clone());
+                        }
+                    }
+                }
+            }
+            if wanted.is_empty() {
+                continue;
+            }
+            let holders: Vec<Document> = self
+                .remote
+                .find(doc! { &field: { "$in": wanted } })
+                .await
+                .map_err(db_err(Side::Remote, "checking unique values in the cloud"))?
+                .try_collect()
+                .await
+                .map_err(db_err(Side::Remote, "checking unique values in the cloud"))?;
+            // A holder that this batch deletes from the cloud, or moves off the value, frees it.
+            let leaving: HashSet<IdKey> = items
+                .iter()
+                .filter(|it| match &it.decision {
+                    Decision::DeleteRemote => true,
+                    d => Self::outgoing(d).is_some_and(|doc| {
+                        let (new, old) = (get_path(doc, &field), it.remote.as_ref().and_then(|r| get_path(r, &field)));
+                        !crate::content::same_value(new, old)
+                    }),
+                })
+                .map(|it| it.key.clone())
+                .collect();
+            for it in items.iter_mut() {
+                if it.clash.is_some() {
+                    continue;
+                }
+                let Some(doc) = Self::outgoing(&it.decision) else { continue };
+                let Some(value) = get_path(doc, &field).filter(|v| !matches!(v, Bson::Null)) else { continue };
+                if it.remote.as_ref().and_then(|r| get_path(r, &field)).is_some_and(|old| crate::content::same_value(Some(old), Some(value))) {
+                    continue;
+                }
+                let holder = holders.iter().find(|h| {
+                    h.get("_id").is_some_and(|hid| IdKey::of(hid) != it.key && !leaving.contains(&IdKey::of(hid)))
+                        && crate::content::same_value(get_path(h, &field), Some(value))
+                });
+                if let Some(h) = holder {
+                    it.clash = Some(UniqueClash {
+                        field: field.clone(),
+                        value: value.clone(),
+                        holder_id: h.get("_id").cloned().unwrap_or(Bson::Null),
+                        holder: Some(h.clone()),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Holds back incoming versions whose unique value a local document in conflict holds:
+    /// that conflict decides which one keeps the value.
+    async fn check_unique_local(&mut self, items: &mut [Item]) -> Result<()> {
+        for field in self.unique.clone() {
+            let wanted: Vec<Bson> = items
+                .iter()
+                .filter(|it| it.clash.is_none())
+                .filter_map(|it| Self::incoming(&it.decision).and_then(|d| get_path(d, &field)).cloned())
+                .filter(|v| !matches!(v, Bson::Null))
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            let holders: Vec<Document> = self
+                .local
+                .find(doc! { &field: { "$in": wanted }, "syncStatus": "conflict" })
+                .await
+                .map_err(db_err(Side::Local, "checking unique values here"))?
+                .try_collect()
+                .await
+                .map_err(db_err(Side::Local, "checking unique values here"))?;
+            for it in items.iter_mut() {
+                if it.clash.is_some() {
+                    continue;
+                }
+                let Some(value) = Self::incoming(&it.decision).and_then(|d| get_path(d, &field)).cloned() else { continue };
+                if let Some(h) = holders.iter().find(|h| {
+                    h.get("_id").is_some_and(|hid| IdKey::of(hid) != it.key)
+                        && crate::content::same_value(get_path(h, &field), Some(&value))
+                }) {
+                    tracing::info!(collection = %self.name, id = %display_id(&it.id), "cloud document held back: its unique value is in a local conflict");
+                    it.ok = false;
+                    it.decision = Decision::Nothing;
+                    let _ = h;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_remote(&mut self, items: &mut [Item]) -> Result<()> {
+        let now = self.now();
+        let mut inserts: Vec<(usize, Document)> = Vec::new();
+        for (i, it) in items.iter_mut().enumerate() {
+            if it.clash.is_some() || !it.ok {
+                continue;
+            }
+            match &it.decision {
+                Decision::DeleteRemote => {
+                    let Some(r) = &it.remote else { continue };
+                    let res = self
+                        .remote
+                        .delete_one(unchanged(r))
+                        .await
+                        .map_err(db_err(Side::Remote, "deleting in the cloud"))?;
+                    if res.deleted_count == 1 {
+                        self.echoes.entry(it.key.clone()).or_default().push(Op::Delete);
+                        self.out.pushed += 1;
+                    } else {
+                        it.ok = false;
+                        it.retry = true;
+                    }
+                }
+                d => {
+                    let Some(doc) = Self::outgoing(d) else { continue };
+                    let out = as_synced(doc, now);
+                    match &it.remote {
+                        None => inserts.push((i, out)),
+                        Some(r) => {
+                            let res = self
+                                .remote
+                                .replace_one(unchanged(r), out)
+                                .await;
+                            match res {
+                                Ok(res) if res.matched_count == 1 => {
+                                    self.echoes.entry(it.key.clone()).or_default().push(Op::Replace);
+                                    self.out.pushed += 1;
+                                }
+                                Ok(_) => {
+                                    it.ok = false;
+                                    it.retry = true;
+                                }
+                                Err(e) if is_duplicate_key(&e) => {
+                                    it.ok = false;
+                                    it.clash = Some(self.clash_from_index(doc).await?);
+                                }
+                                Err(e) => return Err(Error::db(Side::Remote, "writing to the cloud", &e)),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if inserts.is_empty() {
+            return Ok(());
+        }
+        let docs: Vec<Document> = inserts.iter().map(|(_, d)| d.clone()).collect();
+        let failed: HashMap<usize, (i32, String)> = match self.remote.insert_many(docs).ordered(false).await {
+            Ok(_) => HashMap::new(),
+            Err(e) => match &*e.kind {
+                mongodb::error::ErrorKind::InsertMany(ime) if ime.write_concern_error.is_none() => ime
+                    .write_errors
+                    .iter()
+                    .flatten()
+                    .map(|w| (w.index, (w.code, w.message.clone())))
+                    .collect(),
+                _ => return Err(Error::db(Side::Remote, "writing to the cloud", &e)),
+            },
+        };
+        for (pos, (i, doc)) in inserts.iter().enumerate() {
+            let it = &mut items[*i];
+            match failed.get(&pos) {
+                None => {
+                    self.echoes.entry(it.key.clone()).or_default().push(Op::Insert);
+                    self.out.pushed += 1;
+                }
+                Some((11000, msg)) if msg.contains("_id_") || msg.contains("_id:") => {
+                    // Someone inserted the same document meanwhile: decide again.
+                    it.ok = false;
+                    it.retry = true;
+                }
+                Some((11000, _)) => {
+                    it.ok = false;
+                    it.clash = Some(self.clash_from_index(doc).await?);
+                }
+                Some((code, msg)) => {
+                    it.ok = false;
+                    self.out.errors.push(crate::logs::DocumentError {
+                        collection: self.name.clone(),
+                        document_id: display_id(&it.id),
+                        message: format!("the cloud refused the document: {msg} (code {code})"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A cloud unique index refused a document: find which document holds the value.
+    async fn clash_from_index(&self, doc: &Document) -> Result<UniqueClash> {
+        let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+        for f in &self.unique {
+            if let Some(v) = get_path(doc, f) {
+                let holder = self
+                    .remote
+                    .find_one(doc! { f.as_str(): v.clone(), "_id": { "$ne": id.clone() } })
+                    .await
+                    .map_err(db_err(Side::Remote, "checking unique values in the cloud"))?;
+                if let Some(h) = holder {
+                    return Ok(UniqueClash {
+                        field: f.clone(),
+                        value: v.clone(),
+                        holder_id: h.get("_id").cloned().unwrap_or(Bson::Null),
+                        holder: Some(h),
+                    });
+                }
+            }
+        }
+        Ok(UniqueClash {
+            field: "(unique index)".into(),
+            value: Bson::Null,
+            holder_id: Bson::Null,
+            holder: None,
+        })
+    }
+
+    async fn write_local(&mut self, items: &mut [Item]) -> Result<()> {
+        let now = self.now();
+        let mut inserts = Vec::new();
+        for (i, it) in items.iter_mut().enumerate() {
+            if it.clash.is_some() || !it.ok {
+                continue;
+            }
+            match &it.decision {
+                Decision::DeleteLocal => {
+                    let Some(l) = &it.local else { continue };
+                    let res = self
+                        .local
+                        .delete_one(unchanged(l))
+                        .await
+                        .map_err(db_err(Side::Local, "deleting here"))?;
+                    if res.deleted_count == 1 {
+                        self.out.pulled += 1;
+                    } else {
+                        it.ok = false;
+                        it.retry = true;
+                    }
+                }
+                d => {
+                    let Some(doc) = Self::incoming(d) else { continue };
+                    let out = as_synced(doc, now);
+                    match &it.local {
+                        None => inserts.push((i, out)),
+                        Some(l) => {
+                            let res = self.local.replace_one(unchanged(l), out).await;
+                            match res {
+                                Ok(r) if r.matched_count == 1 => self.out.pulled += 1,
+                                // Edited here meanwhile: it is pending now; next time.
+                                Ok(_) => {
+                                    it.ok = false;
+                                    it.retry = true;
+                                }
+                                Err(e) if is_duplicate_key(&e) => {
+                                    it.ok = false;
+                                    it.retry = true;
+                                }
+                                Err(e) => return Err(Error::db(Side::Local, "writing here", &e)),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (i, doc) in inserts {
+            let it = &mut items[i];
+            match self.local.insert_one(doc).await {
+                Ok(_) => self.out.pulled += 1,
+                Err(e) if is_duplicate_key(&e) => {
+                    it.ok = false;
+                    it.retry = true;
+                }
+                Err(e) => return Err(Error::db(Side::Local, "writing here", &e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the versions both sides now hold.
+    async fn write_bases(&self, items: &[Item]) -> Result<()> {
+        let mut puts = Vec::new();
+        let mut drop_ids = Vec::new();
+        for it in items.iter().filter(|it| it.ok && it.clash.is_none()) {
+            let settled: Option<Document> = match &it.decision {
+                Decision::InSync => it.local.as_ref().map(content),
+                Decision::Push(d) | Decision::Pull(d) | Decision::Merge(d) => Some(d.clone()),
+                Decision::AutoResolved { apply, .. } => match apply.as_ref() {
+                    Decision::Push(d) | Decision::Pull(d) | Decision::Merge(d) => Some(d.clone()),
+                    _ => None,
+                },
+                Decision::DeleteLocal | Decision::DeleteRemote | Decision::Forget => {
+                    drop_ids.push(it.id.clone());
+                    None
+                }
+                _ => None,
+            };
+            if let Some(d) = settled {
+                let h = content_hash(&d);
+                if it.base.as_ref().is_some_and(|b| b.hash == h) {
+                    continue;
+                }
+                if it.base.is_some() {
+                    drop_ids.push(it.id.clone());
+                }
+                puts.push(doc! { "_id": it.id.clone(), "h": h, "doc": d });
+            }
+        }
+        if !drop_ids.is_empty() {
+            self.base
+                .delete_many(doc! { "_id": { "$in": drop_ids } })
+                .await
+                .map_err(db_err(Side::Local, "recording synced versions"))?;
+        }
+        if !puts.is_empty() {
+            self.base
+                .insert_many(puts)
+                .ordered(false)
+                .await
+                .map_err(db_err(Side::Local, "recording synced versions"))?;
+        }
+        Ok(())
+    }
+
+    /// Marks pushed (or already equal) local documents synced, only if nobody edited them
+    /// since they were read: an edit made during the push stays pending.
+    async fn mark_synced(&self, items: &[Item]) -> Result<()> {
+        let now = self.now();
+        let mut filters = Vec::new();
+        for it in items.iter().filter(|it| it.ok && it.clash.is_none()) {
+            let pushed_as_is = match &it.decision {
+                Decision::InSync | Decision::Push(_) => true,
+                Decision::AutoResolved { apply, .. } => matches!(apply.as_ref(), Decision::Push(_)),
+                _ => false,
+            };
+            let Some(l) = it.local.as_ref().filter(|_| pushed_as_is) else { continue };
+            let already = l.get_str("syncStatus").ok() == Some("synced")
+                && crate::content::same_value(l.get("syncedAt"), Some(&synced_at_for(l, now)))
+                && l.get(UPDATED_AT).is_some();
+            let legacy_done = l.get(UPDATED_AT).is_none()
+                && l.get_str("syncStatus").ok() == Some("synced")
+                && l.get("syncedAt").is_some_and(|v| !matches!(v, Bson::Null));
+            if !already && !legacy_done {
+                filters.push(unchanged(l));
+            }
+        }
+        if filters.is_empty() {
+            return Ok(());
+        }
+        let update = vec![doc! { "$set": {
+            "syncedAt": { "$ifNull": [ "$updatedAt", { "$literal": now } ] },
+            "syncStatus": "synced",
+        } }];
+        self.local
+            .update_many(doc! { "$or": filters }, update)
+            .await
+            .map_err(db_err(Side::Local, "marking documents synced"))?;
+        Ok(())
+    }
+
+    async fn record_conflicts(&mut self, items: &[Item]) -> Result<()> {
+        let now = self.env.clock.now();
+        let mut settled_ids = Vec::new();
+        for it in items {
+            let found = match (&it.clash, &it.decision) {
+                (Some(c), _) => Some((ConflictKind::Unique, None, Some(c.clone()), false, None)),
+                (None, Decision::Conflict(f)) => Some((kind_of(f), Some(f.clone()), None, false, None)),
+                (None, Decision::AutoResolved { finding, winner, .. }) if it.ok => {
+                    Some((kind_of(finding), Some(finding.clone()), None, true, Some(*winner)))
+                }
+                _ => None,
+            };
+            let Some((kind, finding, clash, auto, winner)) = found else {
+                if it.ok && it.local.as_ref().is_some_and(|l| l.get_str("syncStatus").ok() == Some("conflict")) {
+                    settled_ids.push(it.id.clone());
+                }
+                continue;
+            };
+            let new = NewConflict {
+                kind,
+                collection: self.name.clone(),
+                local: it.local.clone(),
+                remote: it.remote.clone(),
+                base: it.base.as_ref().map(|b| b.doc.clone()),
+                id: it.id.clone(),
+                finding,
+                clash,
+                auto_resolved: auto,
+                winner,
+                run_id: self.env.run_id,
+            };
+            let created = conflicts::record(self.env.dbs, new, now).await?;
+            if created && !auto {
+                self.out.conflicts += 1;
+            }
+            if !auto {
+                if let Some(l) = &it.local {
+                    if l.get_str("syncStatus").ok() != Some("conflict") {
+                        self.local
+                            .update_one(doc! { "_id": it.id.clone() }, doc! { "$set": { "syncStatus": "conflict" } })
+                            .await
+                            .map_err(db_err(Side::Local, "marking a document in conflict"))?;
+                    }
+                }
+            }
+        }
+        if !settled_ids.is_empty() {
+            conflicts::close_settled(self.env.dbs, &self.name, &settled_ids, now).await?;
+        }
+        Ok(())
+    }
+}
+
+fn kind_of(f: &Finding) -> ConflictKind {
+    match f {
+        Finding::Edit { .. } => ConflictKind::Update,
+        Finding::LocalDeletedRemoteEdited | Finding::RemoteDeletedLocalEdited => ConflictKind::Delete,
+    }
+}
+
+#[allow(dead_code)]
+fn winner_name(w: Winner) -> &'static str {
+    match w {
+        Winner::Local => "local",
+        Winner::Remote => "remote",
+    }
+}
+
+async fn scan_into(
+    coll: &Collection<Document>,
+    side: Side,
+    batch: usize,
+    each: impl AsyncFnMut(Vec<Document>) -> Result<()>,
+) -> Result<()> {
+    feed::scan_batches(coll, side, batch, each).await
+}

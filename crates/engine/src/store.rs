@@ -1,0 +1,136 @@
+//! The two databases: how to connect, and the names of TempleSync's own collections.
+
+use std::time::Duration;
+
+use bson::Document;
+use mongodb::options::{ClientOptions, WriteConcern};
+use mongodb::{Client, Collection, Database};
+
+use crate::error::{Error, Result, Side};
+use crate::settings::{Settings, host_of, redact_url};
+
+/// Settings (local).
+pub const SYNC_CONFIG: &str = "sync_config";
+/// One entry per run (local).
+pub const SYNC_LOGS: &str = "sync_logs";
+/// One entry per conflict (local).
+pub const CONFLICT_LOGS: &str = "conflict_logs";
+/// The run lock and per-collection checkpoints (local).
+pub const SYNC_STATE: &str = "sync_state";
+/// Ids to look at on the next run whatever the change feeds say (local).
+pub const SYNC_DIRTY: &str = "sync_dirty";
+/// `sync_base.<collection>`: the last-synced version of each document (local).
+pub const BASE_PREFIX: &str = "sync_base.";
+
+/// Whether a collection is TempleSync's own (or MongoDB's) and so never synced.
+pub fn is_bookkeeping(name: &str) -> bool {
+    matches!(name, SYNC_CONFIG | SYNC_LOGS | CONFLICT_LOGS | SYNC_STATE | SYNC_DIRTY)
+        || name.starts_with(BASE_PREFIX)
+        || name.starts_with("system.")
+}
+
+/// How long to wait for a server before calling it unreachable. Keeps "the cloud is down"
+/// reports within the 10 s a person is willing to wait.
+const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Both databases, connected lazily by the driver.
+#[derive(Clone)]
+pub(crate) struct Databases {
+    pub local: Database,
+    pub remote: Option<Database>,
+    pub local_host: String,
+    pub remote_host: Option<String>,
+}
+
+impl Databases {
+    pub async fn connect(settings: &Settings) -> Result<Databases> {
+        settings.validate()?;
+        let local_client = client_for("local", &settings.local_url).await?;
+        let local = local_client.database(&settings.database);
+        let remote = match &settings.remote_url {
+            Some(url) => {
+                let client = client_for("cloud", url).await?;
+                let wc = WriteConcern::majority();
+                Some(
+                    client.database_with_options(
+                        &settings.database,
+                        mongodb::options::DatabaseOptions::builder().write_concern(wc).build(),
+                    ),
+                )
+            }
+            None => None,
+        };
+        Ok(Databases {
+            local,
+            remote,
+            local_host: host_of(&settings.local_url),
+            remote_host: settings.remote_url.as_deref().map(host_of),
+        })
+    }
+
+    pub fn remote(&self) -> Result<&Database> {
+        self.remote.as_ref().ok_or(Error::RemoteNotConfigured)
+    }
+
+    pub fn local_coll(&self, name: &str) -> Collection<Document> {
+        self.local.collection(name)
+    }
+
+    pub fn base_coll(&self, name: &str) -> Collection<Document> {
+        self.local.collection(&format!("{BASE_PREFIX}{name}"))
+    }
+
+    /// Maps a driver error to "unreachable" when the server could not be reached at all, so
+    /// callers can tell "the cloud is offline" from "the cloud said no".
+    pub fn classify(&self, side: Side, context: &str, err: &mongodb::error::Error) -> Error {
+        use mongodb::error::ErrorKind;
+        let unreachable = matches!(*err.kind, ErrorKind::ServerSelection { .. })
+            || (crate::error::is_network_error(err) && !matches!(*err.kind, ErrorKind::Command(_)));
+        if unreachable {
+            let reason = crate::error::describe_driver_error(err);
+            return match side {
+                Side::Remote => Error::RemoteUnreachable {
+                    host: self.remote_host.clone().unwrap_or_default(),
+                    reason,
+                },
+                Side::Local => Error::LocalUnreachable {
+                    host: self.local_host.clone(),
+                    reason,
+                },
+            };
+        }
+        Error::db(side, context, err)
+    }
+}
+
+async fn client_for(which: &'static str, url: &str) -> Result<Client> {
+    let mut opts = ClientOptions::parse(url).await.map_err(|e| Error::InvalidConnectionString {
+        which,
+        url: redact_url(url),
+        reason: crate::error::describe_driver_error(&e),
+    })?;
+    opts.app_name = Some("TempleSync".to_string());
+    opts.server_selection_timeout.get_or_insert(SERVER_SELECTION_TIMEOUT);
+    opts.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
+    Client::with_options(opts).map_err(|e| Error::InvalidConnectionString {
+        which,
+        url: redact_url(url),
+        reason: crate::error::describe_driver_error(&e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bookkeeping_collections_are_recognised() {
+        for n in ["sync_config", "sync_logs", "conflict_logs", "sync_state", "sync_dirty", "sync_base.admins", "system.views"] {
+            assert!(is_bookkeeping(n), "{n}");
+        }
+        for n in ["admins", "bookings", "sync_base", "events"] {
+            assert!(!is_bookkeeping(n), "{n}");
+        }
+    }
+}
