@@ -9,7 +9,11 @@ use mongodb::{Client, Collection};
 use templesync_tests::{FailMode, MongoServer, ServerOptions};
 
 async fn users(server: &MongoServer) -> Collection<Document> {
-    server.client().await.database("selftest").collection("users")
+    server
+        .client()
+        .await
+        .database("selftest")
+        .collection("users")
 }
 
 /// A client that gives up quickly and does not retry, to observe failures as they are.
@@ -122,7 +126,10 @@ async fn fail_point_fails_one_insert_then_lets_the_next_through() {
         .await;
     let err = coll.insert_one(doc! { "_id": 2 }).await.unwrap_err();
     assert!(
-        matches!(*err.kind, ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. }),
+        matches!(
+            *err.kind,
+            ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. }
+        ),
         "unexpected error: {err:?}"
     );
     coll.insert_one(doc! { "_id": 2 }).await.unwrap();

@@ -43,6 +43,8 @@
 //! itself killed leaves its servers running (they are in its process group, so a Ctrl-C on
 //! `cargo test` stops them too).
 
+pub mod fixture;
+
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
@@ -470,9 +472,7 @@ impl MongoServer {
             .open(&log_path)
             .map_err(|e| StartFailure::Fatal(anyhow!("opening {}: {e}", log_path.display())))?;
         let log_offset = log.metadata().map(|m| m.len()).unwrap_or(0);
-        let log_err = log
-            .try_clone()
-            .map_err(|e| StartFailure::Fatal(e.into()))?;
+        let log_err = log.try_clone().map_err(|e| StartFailure::Fatal(e.into()))?;
 
         let mut cmd = Command::new(&self.exe);
         cmd.arg("--host")
@@ -492,9 +492,9 @@ impl MongoServer {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
-        let child = cmd.spawn().map_err(|e| {
-            StartFailure::Fatal(anyhow!("spawning {}: {e}", self.exe.display()))
-        })?;
+        let child = cmd
+            .spawn()
+            .map_err(|e| StartFailure::Fatal(anyhow!("spawning {}: {e}", self.exe.display())))?;
         self.child = Some(child);
 
         match self.wait_ready(&log_path, log_offset).await {
@@ -567,7 +567,9 @@ impl MongoServer {
 
     /// The exit status if the child has exited (it stays stored until kill/stop clears it).
     fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     async fn is_our_pid(&self, client: &Client) -> bool {
@@ -607,8 +609,7 @@ enum PingOutcome {
 
 async fn probe_client(port: u16) -> anyhow::Result<Client> {
     let mut options =
-        ClientOptions::parse(format!("mongodb://127.0.0.1:{port}/?directConnection=true"))
-            .await?;
+        ClientOptions::parse(format!("mongodb://127.0.0.1:{port}/?directConnection=true")).await?;
     options.server_selection_timeout = Some(Duration::from_millis(1500));
     options.connect_timeout = Some(Duration::from_millis(1500));
     options.heartbeat_freq = Some(Duration::from_millis(500));

@@ -21,7 +21,7 @@ fn mkdoc(i: i32, t: DateTime) -> Document {
         "username": format!("user{i:07}"),
         "email": format!("user{i:07}@example.com"),
         "name": format!("User Number {i}"),
-        "bio": "x".repeat(150),
+        "bio": "x".repeat(95),
         "n": i,
         "tags": ["a", "b"],
         "updatedAt": t,
@@ -47,6 +47,9 @@ async fn main() {
     let run = |s: &str| which.is_empty() || which.iter().any(|w| w == s);
     if run("s1") {
         s1_conditional().await;
+    }
+    if run("s1b") {
+        s1b_plans().await;
     }
     if run("s5") {
         s5_clock().await;
@@ -74,10 +77,12 @@ async fn s1_conditional() {
     let client = server.client().await;
     let coll = client.database("p").collection::<Document>("c");
     let t = DateTime::from_millis(1_700_000_000_123);
-    coll.insert_one(doc! {"_id": 1, "name": "a", "n": 1, "f": 1.5, "big": 5i64, "updatedAt": t,
-        "nested": {"x": [1, 2, {"y": null}], "s": "z"}, "oid": bson::oid::ObjectId::new()})
-        .await
-        .unwrap();
+    coll.insert_one(
+        doc! {"_id": 1, "name": "a", "n": 1, "f": 1.5, "big": 5i64, "updatedAt": t,
+        "nested": {"x": [1, 2, {"y": null}], "s": "z"}, "oid": bson::oid::ObjectId::new()},
+    )
+    .await
+    .unwrap();
     let read = coll.find_one(doc! {"_id": 1}).await.unwrap().unwrap();
     println!("read: {read}");
     let f = doc! {"_id": 1, "$expr": {"$eq": ["$$ROOT", {"$literal": read.clone()}]}};
@@ -91,21 +96,34 @@ async fn s1_conditional() {
         .await;
     println!("after change (added field) -> {r:?}");
     // reset to read doc, then test a modified value
-    coll.replace_one(doc! {"_id": 1}, read.clone()).await.unwrap();
+    coll.replace_one(doc! {"_id": 1}, read.clone())
+        .await
+        .unwrap();
     let r = coll.update_one(f.clone(), doc! {"$set": {"n": 1}}).await;
     println!("after replace back to identical + noop $set -> {r:?}");
     coll.update_one(doc! {"_id": 1}, doc! {"$set": {"nested.s": "changed"}})
         .await
         .unwrap();
-    let r = coll.update_one(f.clone(), doc! {"$set": {"touched": 3}}).await;
+    let r = coll
+        .update_one(f.clone(), doc! {"$set": {"touched": 3}})
+        .await;
     println!("after nested change -> {r:?}");
-    coll.replace_one(doc! {"_id": 1}, read.clone()).await.unwrap();
-    coll.update_one(doc! {"_id": 1}, doc! {"$set": {"updatedAt": DateTime::from_millis(1_700_000_000_124)}})
+    coll.replace_one(doc! {"_id": 1}, read.clone())
         .await
         .unwrap();
-    let r = coll.update_one(f.clone(), doc! {"$set": {"touched": 3}}).await;
+    coll.update_one(
+        doc! {"_id": 1},
+        doc! {"$set": {"updatedAt": DateTime::from_millis(1_700_000_000_124)}},
+    )
+    .await
+    .unwrap();
+    let r = coll
+        .update_one(f.clone(), doc! {"$set": {"touched": 3}})
+        .await;
     println!("after date +1ms -> {r:?}");
-    coll.replace_one(doc! {"_id": 1}, read.clone()).await.unwrap();
+    coll.replace_one(doc! {"_id": 1}, read.clone())
+        .await
+        .unwrap();
     // field-order sensitivity: reorder literal
     let mut reordered = Document::new();
     let mut keys: Vec<_> = read.keys().cloned().collect();
@@ -136,7 +154,9 @@ async fn s1_conditional() {
         .unwrap();
     let r = coll.count_documents(f.clone()).await;
     println!("stored n changed Int32->Int64 same value, old literal matches? count={r:?}");
-    coll.replace_one(doc! {"_id": 1}, read.clone()).await.unwrap();
+    coll.replace_one(doc! {"_id": 1}, read.clone())
+        .await
+        .unwrap();
     // $literal needed? literal containing a $-prefixed string value
     coll.insert_one(doc! {"_id": 2, "price": "$5", "expr": "$$ROOT"})
         .await
@@ -174,7 +194,10 @@ async fn s1_conditional() {
             doc! {"$set": {"touched": 9}},
         )
         .await;
-    println!("find_one_and_update $expr unchanged -> {:?}", r.map(|d| d.is_some()));
+    println!(
+        "find_one_and_update $expr unchanged -> {:?}",
+        r.map(|d| d.is_some())
+    );
 
     // $$NOW in pipeline update / $currentDate
     let r = coll
@@ -182,9 +205,15 @@ async fn s1_conditional() {
         .await;
     println!("pipeline $$NOW -> {r:?}");
     let r = coll
-        .update_one(doc! {"_id": 1}, vec![doc! {"$set": {"ct": "$$CLUSTER_TIME"}}])
+        .update_one(
+            doc! {"_id": 1},
+            vec![doc! {"$set": {"ct": "$$CLUSTER_TIME"}}],
+        )
         .await;
-    println!("pipeline $$CLUSTER_TIME -> {:?}", r.map_err(|e| e.to_string()));
+    println!(
+        "pipeline $$CLUSTER_TIME -> {:?}",
+        r.map_err(|e| e.to_string())
+    );
     let d = coll.find_one(doc! {"_id": 1}).await.unwrap().unwrap();
     println!("now field: {:?}", d.get("now"));
 
@@ -215,12 +244,17 @@ async fn s1_conditional() {
         "update_many $or 100 branches (5 stale) pipeline -> {r:?} in {:.1} ms",
         ms(start.elapsed())
     );
-    let pending = big.count_documents(doc! {"syncStatus": "pending"}).await.unwrap();
+    let pending = big
+        .count_documents(doc! {"syncStatus": "pending"})
+        .await
+        .unwrap();
     let synced_ok = big
         .count_documents(doc! {"_id": {"$in": ids.clone()}, "syncStatus": "synced", "syncedAt": t1})
         .await
         .unwrap();
-    println!("after: pending={pending} (expect 5), synced with syncedAt=t1 among ids={synced_ok} (expect 95)");
+    println!(
+        "after: pending={pending} (expect 5), synced with syncedAt=t1 among ids={synced_ok} (expect 95)"
+    );
     // repeat with ids prefix
     big.update_many(
         doc! {"_id": {"$in": ids.clone()}},
@@ -246,7 +280,9 @@ async fn s1_conditional() {
     );
     // plain $or again (nothing to do) timing
     let start = Instant::now();
-    let r = big.update_many(doc! {"$or": branches2.clone()}, pipeline.clone()).await;
+    let r = big
+        .update_many(doc! {"$or": branches2.clone()}, pipeline.clone())
+        .await;
     println!(
         "update_many $or 100 branches again (all already synced, matched but no-op) -> {r:?} in {:.1} ms",
         ms(start.elapsed())
@@ -329,7 +365,10 @@ async fn s5_clock() {
     );
     if let Ok(lt) = hello.get_datetime("localTime") {
         let mid = (before.timestamp_millis() + after.timestamp_millis()) / 2;
-        println!("skew estimate server-client = {} ms", lt.timestamp_millis() - mid);
+        println!(
+            "skew estimate server-client = {} ms",
+            lt.timestamp_millis() - mid
+        );
     }
     let ss = admin.run_command(doc! {"serverStatus": 1}).await.unwrap();
     println!(
@@ -342,7 +381,10 @@ async fn s5_clock() {
     let bi = admin.run_command(doc! {"buildInfo": 1}).await;
     println!("buildInfo: {:?}", bi.map(|d| d.get("version").cloned()));
     let db = client.database("x");
-    db.collection::<Document>("c").insert_one(doc! {"a": 1}).await.unwrap();
+    db.collection::<Document>("c")
+        .insert_one(doc! {"a": 1})
+        .await
+        .unwrap();
     let r = db.run_command(doc! {"ping": 1}).await.unwrap();
     println!("ping reply: {r}");
 }
@@ -457,7 +499,11 @@ async fn s4_writes() {
                 for w in im.write_errors.as_ref().unwrap() {
                     println!("   {w:?}");
                 }
-                println!("   wce={:?}; labels={:?}", im.write_concern_error, e.labels());
+                println!(
+                    "   wce={:?}; labels={:?}",
+                    im.write_concern_error,
+                    e.labels()
+                );
             }
             other => println!("insert_many dup -> other {other:?}"),
         },
@@ -474,7 +520,10 @@ async fn s4_writes() {
         .collect();
     println!("ids now in a: {ids:?}");
     // ordered insert_many dup
-    match a.insert_many(vec![doc! {"_id": 20}, doc! {"_id": 1}, doc! {"_id": 21}]).await {
+    match a
+        .insert_many(vec![doc! {"_id": 20}, doc! {"_id": 1}, doc! {"_id": 21}])
+        .await
+    {
         Ok(r) => println!("ordered insert_many dup -> ok?? {r:?}"),
         Err(e) => println!("ordered insert_many dup -> {:?}", e.kind),
     }
@@ -495,7 +544,9 @@ async fn s4_writes() {
         )
         .await;
     println!("create_index -> {name:?}");
-    u.insert_one(doc! {"_id": 1, "username": "ada"}).await.unwrap();
+    u.insert_one(doc! {"_id": 1, "username": "ada"})
+        .await
+        .unwrap();
     match u.insert_one(doc! {"_id": 2, "username": "ada"}).await {
         Ok(_) => println!("dup username insert_one -> ok??"),
         Err(e) => match &*e.kind {
@@ -514,7 +565,10 @@ async fn s4_writes() {
         Err(e) => println!("dup username upsert -> {:?}", e.kind),
     }
     match u
-        .insert_many(vec![doc! {"_id": 4, "username": "bob"}, doc! {"_id": 5, "username": "ada"}])
+        .insert_many(vec![
+            doc! {"_id": 4, "username": "bob"},
+            doc! {"_id": 5, "username": "ada"},
+        ])
         .ordered(false)
         .await
     {
@@ -535,12 +589,19 @@ async fn s4_writes() {
     cu.create_index(
         IndexModel::builder()
             .keys(doc! {"tenant": 1, "email": 1})
-            .options(IndexOptions::builder().unique(true).name("tenant_email".to_string()).build())
+            .options(
+                IndexOptions::builder()
+                    .unique(true)
+                    .name("tenant_email".to_string())
+                    .build(),
+            )
             .build(),
     )
     .await
     .unwrap();
-    cu.insert_one(doc! {"tenant": "t", "email": "e"}).await.unwrap();
+    cu.insert_one(doc! {"tenant": "t", "email": "e"})
+        .await
+        .unwrap();
     let e = cu
         .insert_one(doc! {"tenant": "t", "email": "e"})
         .await
@@ -585,7 +646,10 @@ async fn s2_change_streams() {
     let proj_in = doc! {"$project": {"_id": 1, "operationType": 1, "documentKey": 1, "ns": 1}};
     let start = Instant::now();
     let mut s_ex = coll.watch().pipeline(vec![proj_ex.clone()]).await.unwrap();
-    println!("watch() with exclusion $project opened in {:.1} ms", ms(start.elapsed()));
+    println!(
+        "watch() with exclusion $project opened in {:.1} ms",
+        ms(start.elapsed())
+    );
     let tok0 = s_ex.resume_token();
     println!("resume_token() right after watch(): {tok0:?}");
     let mut s_in = coll.watch().pipeline(vec![proj_in.clone()]).await.unwrap();
@@ -613,15 +677,26 @@ async fn s2_change_streams() {
         s_ex.resume_token()
     );
     let tok_caught_up = s_ex.resume_token();
-    println!("token == token right after watch? {}", tok_caught_up == tok0);
+    println!(
+        "token == token right after watch? {}",
+        tok_caught_up == tok0
+    );
 
     // writes
     coll.insert_one(doc! {"_id": 1, "a": 1}).await.unwrap();
-    coll.update_one(doc! {"_id": 1}, doc! {"$set": {"a": 2}}).await.unwrap();
-    coll.replace_one(doc! {"_id": 1}, doc! {"a": 3}).await.unwrap();
+    coll.update_one(doc! {"_id": 1}, doc! {"$set": {"a": 2}})
+        .await
+        .unwrap();
+    coll.replace_one(doc! {"_id": 1}, doc! {"a": 3})
+        .await
+        .unwrap();
     coll.delete_one(doc! {"_id": 1}).await.unwrap();
 
-    for (name, s) in [("exclusion", &mut s_ex), ("inclusion", &mut s_in), ("full", &mut s_full)] {
+    for (name, s) in [
+        ("exclusion", &mut s_ex),
+        ("inclusion", &mut s_in),
+        ("full", &mut s_full),
+    ] {
         let mut got = vec![];
         let start = Instant::now();
         while got.len() < 4 && start.elapsed() < Duration::from_secs(10) {
@@ -634,7 +709,11 @@ async fn s2_change_streams() {
                 }
             }
         }
-        println!("{name}: {} events in {:.1} ms", got.len(), ms(start.elapsed()));
+        println!(
+            "{name}: {} events in {:.1} ms",
+            got.len(),
+            ms(start.elapsed())
+        );
         for ev in &got {
             println!(
                 "   op={:?} key={:?} ns={:?} fullDoc={:?} upd={:?} clusterTime={:?} wallTime={:?}",
@@ -725,7 +804,9 @@ async fn s2_change_streams() {
             ops.push(format!("{:?}", ev.operation_type));
         }
     }
-    println!("resume_after(token right after watch) sees {n} events: {ops:?} (expect 6: i,u,r,d,i,i)");
+    println!(
+        "resume_after(token right after watch) sees {n} events: {ops:?} (expect 6: i,u,r,d,i,i)"
+    );
     let _ = tok_in0;
 
     // watch on non-existent collection
@@ -733,7 +814,10 @@ async fn s2_change_streams() {
     let mut gs = ghost.watch().pipeline(vec![proj_ex.clone()]).await;
     match &mut gs {
         Ok(gs) => {
-            println!("watch() on missing collection ok; token={:?}", gs.resume_token());
+            println!(
+                "watch() on missing collection ok; token={:?}",
+                gs.resume_token()
+            );
             let _ = gs.next_if_any().await;
             ghost.insert_one(doc! {"_id": "g1"}).await.unwrap();
             ghost.insert_one(doc! {"_id": "g2"}).await.unwrap();
@@ -806,7 +890,10 @@ async fn s2_change_streams() {
         .unwrap();
     let start = Instant::now();
     let _ = s4.next_if_any().await;
-    println!("next_if_any with max_await_time 50ms caught-up -> {:.1} ms", ms(start.elapsed()));
+    println!(
+        "next_if_any with max_await_time 50ms caught-up -> {:.1} ms",
+        ms(start.elapsed())
+    );
     let mut times = vec![];
     for _ in 0..5 {
         let start = Instant::now();
@@ -830,7 +917,11 @@ async fn s2_change_streams() {
     let r = client.watch().await.map(|_| ());
     println!("client.watch() -> {r:?}");
     // startAtOperationTime
-    let hello = client.database("admin").run_command(doc! {"ping": 1}).await.unwrap();
+    let hello = client
+        .database("admin")
+        .run_command(doc! {"ping": 1})
+        .await
+        .unwrap();
     if let Ok(ts) = hello.get_timestamp("operationTime") {
         let r = coll.watch().start_at_operation_time(ts).await.map(|_| ());
         println!("start_at_operation_time({ts:?}) -> {r:?}");
@@ -868,7 +959,10 @@ async fn s2_old_token() {
                 Ok(mut s) => {
                     let r = s.next_if_any().await;
                     match r {
-                        Ok(x) => println!("{label} {mode}: opened, next -> {:?}", x.map(|e| e.document_key)),
+                        Ok(x) => println!(
+                            "{label} {mode}: opened, next -> {:?}",
+                            x.map(|e| e.document_key)
+                        ),
                         Err(e) => println!(
                             "{label} {mode}: opened, next err code={:?} labels={:?} kind={:?}",
                             e.kind.as_ref(),
@@ -915,7 +1009,10 @@ async fn s3_timing() {
     let coll = client.database("t").collection::<Document>("c");
     let t = DateTime::from_millis(1_700_000_000_000);
     let sample = mkdoc(1234, t);
-    println!("sample doc bson size {} bytes", bson::to_vec(&sample).unwrap().len());
+    println!(
+        "sample doc bson size {} bytes",
+        bson::to_vec(&sample).unwrap().len()
+    );
     let el = load(&coll, 100_000, t).await;
     println!(
         "insert_many 100k (batches 1000): {:.0} ms = {:.0} docs/s",
@@ -929,33 +1026,79 @@ async fn s3_timing() {
         n += 1;
     }
     let el = start.elapsed();
-    println!("find({{}}) full read: {n} docs in {:.0} ms = {:.0} docs/s", ms(el), n as f64 / el.as_secs_f64());
+    println!(
+        "find({{}}) full read: {n} docs in {:.0} ms = {:.0} docs/s",
+        ms(el),
+        n as f64 / el.as_secs_f64()
+    );
     let start = Instant::now();
     let mut cur = coll.find(doc! {}).batch_size(10000).await.unwrap();
     let mut n = 0;
     while let Some(_d) = cur.try_next().await.unwrap() {
         n += 1;
     }
-    println!("find({{}}) batch_size 10000: {n} docs in {:.0} ms", ms(start.elapsed()));
+    println!(
+        "find({{}}) batch_size 10000: {n} docs in {:.0} ms",
+        ms(start.elapsed())
+    );
     let filt = doc! {"$or": [{"syncedAt": null}, {"$expr": {"$ne": ["$updatedAt", "$syncedAt"]}}]};
     let start = Instant::now();
-    let v: Vec<Document> = coll.find(filt.clone()).await.unwrap().try_collect().await.unwrap();
-    println!("find dirty filter (0 match expected): {} docs in {:.0} ms", v.len(), ms(start.elapsed()));
+    let v: Vec<Document> = coll
+        .find(filt.clone())
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    println!(
+        "find dirty filter (0 match expected): {} docs in {:.0} ms",
+        v.len(),
+        ms(start.elapsed())
+    );
     // with 10 dirty
-    coll.update_many(doc! {"_id": {"$lt": 10}}, doc! {"$set": {"updatedAt": DateTime::now()}}).await.unwrap();
-    coll.update_many(doc! {"_id": {"$gte": 10, "$lt": 15}}, doc! {"$unset": {"syncedAt": ""}}).await.unwrap();
+    coll.update_many(
+        doc! {"_id": {"$lt": 10}},
+        doc! {"$set": {"updatedAt": DateTime::now()}},
+    )
+    .await
+    .unwrap();
+    coll.update_many(
+        doc! {"_id": {"$gte": 10, "$lt": 15}},
+        doc! {"$unset": {"syncedAt": ""}},
+    )
+    .await
+    .unwrap();
     let start = Instant::now();
-    let v: Vec<Document> = coll.find(filt.clone()).await.unwrap().try_collect().await.unwrap();
-    println!("find dirty filter (15 match expected): {} docs in {:.0} ms", v.len(), ms(start.elapsed()));
+    let v: Vec<Document> = coll
+        .find(filt.clone())
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    println!(
+        "find dirty filter (15 match expected): {} docs in {:.0} ms",
+        v.len(),
+        ms(start.elapsed())
+    );
     let start = Instant::now();
     let c = coll.count_documents(filt.clone()).await.unwrap();
-    println!("count_documents(dirty filter) = {c} in {:.0} ms", ms(start.elapsed()));
+    println!(
+        "count_documents(dirty filter) = {c} in {:.0} ms",
+        ms(start.elapsed())
+    );
     let start = Instant::now();
     let c = coll.count_documents(doc! {}).await.unwrap();
-    println!("count_documents({{}}) = {c} in {:.1} ms", ms(start.elapsed()));
+    println!(
+        "count_documents({{}}) = {c} in {:.1} ms",
+        ms(start.elapsed())
+    );
     let start = Instant::now();
     let c = coll.estimated_document_count().await.unwrap();
-    println!("estimated_document_count = {c} in {:.1} ms", ms(start.elapsed()));
+    println!(
+        "estimated_document_count = {c} in {:.1} ms",
+        ms(start.elapsed())
+    );
     let start = Instant::now();
     let v: Vec<Document> = coll
         .find(doc! {})
@@ -965,7 +1108,11 @@ async fn s3_timing() {
         .try_collect()
         .await
         .unwrap();
-    println!("find projection {{_id:1}}: {} ids in {:.0} ms", v.len(), ms(start.elapsed()));
+    println!(
+        "find projection {{_id:1}}: {} ids in {:.0} ms",
+        v.len(),
+        ms(start.elapsed())
+    );
     let start = Instant::now();
     let v: Vec<Document> = coll
         .find(doc! {})
@@ -976,7 +1123,11 @@ async fn s3_timing() {
         .try_collect()
         .await
         .unwrap();
-    println!("find projection {{_id:1}} batch 20000: {} ids in {:.0} ms", v.len(), ms(start.elapsed()));
+    println!(
+        "find projection {{_id:1}} batch 20000: {} ids in {:.0} ms",
+        v.len(),
+        ms(start.elapsed())
+    );
     let start = Instant::now();
     let v: Vec<Document> = coll
         .find(doc! {})
@@ -987,7 +1138,11 @@ async fn s3_timing() {
         .try_collect()
         .await
         .unwrap();
-    println!("find projection {{_id:1}} sort _id: {} ids in {:.0} ms", v.len(), ms(start.elapsed()));
+    println!(
+        "find projection {{_id:1}} sort _id: {} ids in {:.0} ms",
+        v.len(),
+        ms(start.elapsed())
+    );
     let mut lat = vec![];
     for k in 0..20 {
         let ids: Vec<i32> = (0..100).map(|j| (j * 991 + k * 7) % 100_000).collect();
@@ -1003,12 +1158,18 @@ async fn s3_timing() {
         lat.push(ms(start.elapsed()));
     }
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!("find _id $in 100 ids: median {:.1} ms, min {:.1}, max {:.1}", lat[10], lat[0], lat[19]);
+    println!(
+        "find _id $in 100 ids: median {:.1} ms, min {:.1}, max {:.1}",
+        lat[10], lat[0], lat[19]
+    );
     // single find_one by _id
     let mut lat = vec![];
     for k in 0..50 {
         let start = Instant::now();
-        coll.find_one(doc! {"_id": k * 1000}).await.unwrap().unwrap();
+        coll.find_one(doc! {"_id": k * 1000})
+            .await
+            .unwrap()
+            .unwrap();
         lat.push(ms(start.elapsed()));
     }
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -1016,17 +1177,37 @@ async fn s3_timing() {
     // single update_one
     let start = Instant::now();
     for k in 0..200 {
-        coll.update_one(doc! {"_id": k}, doc! {"$set": {"x": 1}}).await.unwrap();
+        coll.update_one(doc! {"_id": k}, doc! {"$set": {"x": 1}})
+            .await
+            .unwrap();
     }
-    println!("200 update_one: {:.0} ms = {:.0}/s", ms(start.elapsed()), 200.0 / start.elapsed().as_secs_f64());
+    println!(
+        "200 update_one: {:.0} ms = {:.0}/s",
+        ms(start.elapsed()),
+        200.0 / start.elapsed().as_secs_f64()
+    );
     // index on updatedAt? find range with index
-    coll.create_index(IndexModel::builder().keys(doc! {"syncStatus": 1}).build()).await.unwrap();
+    coll.create_index(IndexModel::builder().keys(doc! {"syncStatus": 1}).build())
+        .await
+        .unwrap();
     let start = Instant::now();
-    let c = coll.count_documents(doc! {"syncStatus": "pending"}).await.unwrap();
-    println!("count syncStatus=pending with index = {c} in {:.1} ms", ms(start.elapsed()));
+    let c = coll
+        .count_documents(doc! {"syncStatus": "pending"})
+        .await
+        .unwrap();
+    println!(
+        "count syncStatus=pending with index = {c} in {:.1} ms",
+        ms(start.elapsed())
+    );
     let start = Instant::now();
-    let c = coll.count_documents(doc! {"username": "nobody"}).await.unwrap();
-    println!("count username=nobody (no index, collscan) = {c} in {:.0} ms", ms(start.elapsed()));
+    let c = coll
+        .count_documents(doc! {"username": "nobody"})
+        .await
+        .unwrap();
+    println!(
+        "count username=nobody (no index, collscan) = {c} in {:.0} ms",
+        ms(start.elapsed())
+    );
 }
 
 async fn s2_drain() {
@@ -1058,7 +1239,11 @@ async fn s2_drain() {
         }
     }
     let el = start.elapsed();
-    println!("drained {n} projected events (default batch) in {:.0} ms = {:.0} ev/s", ms(el), n as f64 / el.as_secs_f64());
+    println!(
+        "drained {n} projected events (default batch) in {:.0} ms = {:.0} ev/s",
+        ms(el),
+        n as f64 / el.as_secs_f64()
+    );
     for bs in [1000u32, 10000] {
         let mut s = coll
             .watch()
@@ -1084,10 +1269,19 @@ async fn s2_drain() {
             }
         }
         let el = start.elapsed();
-        println!("resumed drain batch_size {bs}: {n} projected events in {:.0} ms = {:.0} ev/s", ms(el), n as f64 / el.as_secs_f64());
+        println!(
+            "resumed drain batch_size {bs}: {n} projected events in {:.0} ms = {:.0} ev/s",
+            ms(el),
+            n as f64 / el.as_secs_f64()
+        );
     }
     // without projection
-    let mut s = coll.watch().resume_after(tok.clone()).batch_size(10000).await.unwrap();
+    let mut s = coll
+        .watch()
+        .resume_after(tok.clone())
+        .batch_size(10000)
+        .await
+        .unwrap();
     let start = Instant::now();
     let mut n = 0;
     while n < 100_000 {
@@ -1105,6 +1299,241 @@ async fn s2_drain() {
         }
     }
     let el = start.elapsed();
-    println!("resumed drain batch_size 10000 WITHOUT projection: {n} events in {:.0} ms = {:.0} ev/s", ms(el), n as f64 / el.as_secs_f64());
+    println!(
+        "resumed drain batch_size 10000 WITHOUT projection: {n} events in {:.0} ms = {:.0} ev/s",
+        ms(el),
+        n as f64 / el.as_secs_f64()
+    );
     let _ = Client::clone(&client);
+}
+
+fn plan_summary(ex: &Document) -> String {
+    let qp = ex.get_document("queryPlanner").ok();
+    let wp = qp.and_then(|q| q.get_document("winningPlan").ok());
+    let es = ex.get_document("executionStats").ok();
+    let mut out = String::new();
+    if let Some(wp) = wp {
+        let s = wp.to_string();
+        out.push_str(&format!("winningPlan={} ", &s[..s.len().min(300)]));
+    }
+    if let Some(es) = es {
+        out.push_str(&format!(
+            "docsExamined={:?} keysExamined={:?} nReturned={:?} execMs={:?}",
+            es.get("totalDocsExamined"),
+            es.get("totalKeysExamined"),
+            es.get("nReturned"),
+            es.get("executionTimeMillis")
+        ));
+    }
+    if out.is_empty() {
+        let s = ex.to_string();
+        out = s[..s.len().min(800)].to_string();
+    }
+    out
+}
+
+async fn s1b_plans() {
+    println!("\n=== S1b which filters use the _id index (100k docs) ===");
+    let server = MongoServer::start().await.unwrap();
+    let client = server.client().await;
+    let db = client.database("p");
+    let big = db.collection::<Document>("big");
+    let t0 = DateTime::from_millis(1_700_000_000_000);
+    let el = load(&big, 100_000, t0).await;
+    println!("loaded 100k in {:.0} ms", ms(el));
+    let one = big.find_one(doc! {"_id": 4242}).await.unwrap().unwrap();
+    let ids: Vec<i32> = (0..100).map(|k| (k * 997 + 13) % 100_000).collect();
+    let or_branches: Vec<Document> = ids
+        .iter()
+        .map(|id| doc! {"_id": id, "updatedAt": t0})
+        .collect();
+    let or_ids_only: Vec<Document> = ids.iter().map(|id| doc! {"_id": id}).collect();
+    let filters: Vec<(&str, Document)> = vec![
+        ("{_id}", doc! {"_id": 4242}),
+        ("{_id, updatedAt}", doc! {"_id": 4242, "updatedAt": t0}),
+        (
+            "{_id, $expr $$ROOT literal}",
+            doc! {"_id": 4242, "$expr": {"$eq": ["$$ROOT", {"$literal": one.clone()}]}},
+        ),
+        (
+            "{$and:[{_id},{$expr ROOT}]}",
+            doc! {"$and": [{"_id": 4242}, {"$expr": {"$eq": ["$$ROOT", {"$literal": one.clone()}]}}]},
+        ),
+        (
+            "{_id, $expr {$eq:[$updatedAt, t]}}",
+            doc! {"_id": 4242, "$expr": {"$eq": ["$updatedAt", t0]}},
+        ),
+        ("{_id:{$in:100}}", doc! {"_id": {"$in": ids.clone()}}),
+        ("{$or: 100x {_id}}", doc! {"$or": or_ids_only.clone()}),
+        (
+            "{$or: 100x {_id, updatedAt}}",
+            doc! {"$or": or_branches.clone()},
+        ),
+        (
+            "{_id:{$in}, $or: 100x{_id,updatedAt}}",
+            doc! {"_id": {"$in": ids.clone()}, "$or": or_branches.clone()},
+        ),
+        (
+            "{_id:{$in}, $or 10 branches}",
+            doc! {"_id": {"$in": ids[..10].to_vec()}, "$or": or_branches[..10].to_vec()},
+        ),
+        (
+            "{$or: 10x {_id, updatedAt}}",
+            doc! {"$or": or_branches[..10].to_vec()},
+        ),
+        (
+            "{$or: 1x {_id, updatedAt}}",
+            doc! {"$or": or_branches[..1].to_vec()},
+        ),
+        (
+            "{_id:{$gte,$lt}}",
+            doc! {"_id": {"$gte": 5000, "$lt": 5100}},
+        ),
+        ("{username}", doc! {"username": "user0004242"}),
+    ];
+    for (label, f) in &filters {
+        let start = Instant::now();
+        let v: Vec<Document> = big
+            .find(f.clone())
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let el = start.elapsed();
+        let ex = db
+            .run_command(doc! {"explain": {"find": "big", "filter": f.clone()}, "verbosity": "executionStats"})
+            .await
+            .map(|d| plan_summary(&d))
+            .unwrap_or_else(|e| format!("explain err {e}"));
+        println!("find {label}: {} docs in {:.1} ms | {ex}", v.len(), ms(el));
+    }
+    // update variants timing
+    let upd_filters: Vec<(&str, Document)> = vec![
+        ("update_one {_id}", doc! {"_id": 4242}),
+        (
+            "update_one {_id, updatedAt}",
+            doc! {"_id": 4242, "updatedAt": t0},
+        ),
+        (
+            "update_one {_id, $expr ROOT}",
+            doc! {"_id": 4243, "$expr": {"$eq": ["$$ROOT", {"$literal": big.find_one(doc!{"_id": 4243}).await.unwrap().unwrap()}]}},
+        ),
+    ];
+    for (label, f) in &upd_filters {
+        let start = Instant::now();
+        let r = big
+            .update_one(f.clone(), doc! {"$set": {"x": 1}})
+            .await
+            .unwrap();
+        println!(
+            "{label}: matched {} in {:.1} ms",
+            r.matched_count,
+            ms(start.elapsed())
+        );
+    }
+    let start = Instant::now();
+    let r = big
+        .update_many(
+            doc! {"_id": {"$in": ids.clone()}},
+            vec![doc! {"$set": {"syncedAt": "$updatedAt", "syncStatus": "synced"}}],
+        )
+        .await
+        .unwrap();
+    println!(
+        "update_many {{_id:$in 100}} pipeline: matched {} in {:.1} ms",
+        r.matched_count,
+        ms(start.elapsed())
+    );
+    // 2-phase approach: find by $in, compare client side, then update_many $in of matching ids
+    let start = Instant::now();
+    let mut n = 0;
+    for id in &ids {
+        let r = big
+            .update_one(
+                doc! {"_id": id, "updatedAt": t0},
+                vec![doc! {"$set": {"syncedAt": "$updatedAt", "syncStatus": "synced2"}}],
+            )
+            .await
+            .unwrap();
+        n += r.modified_count;
+    }
+    println!(
+        "100 sequential update_one {{_id, updatedAt}} pipeline: modified {n} in {:.1} ms",
+        ms(start.elapsed())
+    );
+    let ns = Namespace::new("p", "big");
+    let models: Vec<WriteModel> = ids
+        .iter()
+        .map(|id| {
+            WriteModel::UpdateOne(
+                mongodb::options::UpdateOneModel::builder()
+                    .namespace(ns.clone())
+                    .filter(doc! {"_id": id, "updatedAt": t0})
+                    .update(vec![
+                        doc! {"$set": {"syncedAt": "$updatedAt", "syncStatus": "synced3"}},
+                    ])
+                    .build(),
+            )
+        })
+        .collect();
+    let start = Instant::now();
+    let r = client.bulk_write(models).ordered(false).await;
+    println!(
+        "Client::bulk_write 100 UpdateOne {{_id, updatedAt}} pipeline -> {r:?} in {:.1} ms",
+        ms(start.elapsed())
+    );
+    let models: Vec<WriteModel> = ids
+        .iter()
+        .map(|id| {
+            WriteModel::UpdateOne(
+                mongodb::options::UpdateOneModel::builder()
+                    .namespace(ns.clone())
+                    .filter(doc! {"_id": id, "updatedAt": t0})
+                    .update(doc! {"$set": {"syncStatus": "synced4"}})
+                    .build(),
+            )
+        })
+        .collect();
+    let start = Instant::now();
+    let r = client.bulk_write(models).ordered(false).await;
+    println!(
+        "Client::bulk_write 100 UpdateOne {{_id, updatedAt}} $set -> {r:?} in {:.1} ms",
+        ms(start.elapsed())
+    );
+    // collection-level bulk via update command with many statements
+    let updates: Vec<Document> = ids
+        .iter()
+        .map(|id| doc! {"q": {"_id": id, "updatedAt": t0}, "u": [{"$set": {"syncStatus": "synced5"}}]})
+        .collect();
+    let start = Instant::now();
+    let r = db
+        .run_command(doc! {"update": "big", "updates": updates, "ordered": false})
+        .await;
+    println!(
+        "raw update command 100 statements -> {:?} in {:.1} ms",
+        r.map(|d| (d.get("n").cloned(), d.get("nModified").cloned())),
+        ms(start.elapsed())
+    );
+    // $expr-ROOT statements in bulk
+    let docs: Vec<Document> = big
+        .find(doc! {"_id": {"$in": ids[..10].to_vec()}})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let updates: Vec<Document> = docs
+        .iter()
+        .map(|d| doc! {"q": {"_id": d.get("_id").unwrap().clone(), "$expr": {"$eq": ["$$ROOT", {"$literal": d.clone()}]}}, "u": {"$set": {"syncStatus": "x"}}})
+        .collect();
+    let start = Instant::now();
+    let r = db
+        .run_command(doc! {"update": "big", "updates": updates, "ordered": false})
+        .await;
+    println!(
+        "raw update command 10 $expr-ROOT statements -> {:?} in {:.1} ms",
+        r.map(|d| (d.get("n").cloned(), d.get("nModified").cloned())),
+        ms(start.elapsed())
+    );
 }

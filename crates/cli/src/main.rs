@@ -1,1 +1,172 @@
-fn main() {}
+//! `templesync`: the command line over the TempleSync engine, for the temple office and for
+//! scripts (`--json`). Each subcommand is a few lines over [`templesync_engine::Engine`];
+//! the screens live in `output`.
+
+mod args;
+mod commands;
+mod output;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+use templesync_engine::{Engine, Error};
+use tracing_subscriber::EnvFilter;
+
+use crate::args::Cli;
+use crate::output::Out;
+
+fn main() -> ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) => return bad_arguments(e, argv.iter().any(|a| a == "--json")),
+    };
+    // Before any thread starts: loading `.env` sets process environment variables.
+    let dotenv_problem = load_dotenv();
+    init_tracing(cli.global.verbose);
+    if let Some(p) = dotenv_problem {
+        tracing::warn!("could not read the .env file: {p}");
+    }
+
+    let out = Out::new(cli.global.json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            out.error("internal", &format!("cannot start: {e}"), None);
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        let settings = commands::settings(&cli.global, |k| std::env::var(k).ok());
+        let engine = Engine::open(settings).await?;
+        commands::run(cli.command, &engine, &out).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&e, &out),
+    }
+}
+
+/// Loads `.env` from the working directory; real environment variables win.
+fn load_dotenv() -> Option<String> {
+    match dotenvy::from_path(".env") {
+        Ok(()) => None,
+        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// Warnings only by default (`TEMPLESYNC_LOG` to choose), everything with `-v`; always on
+/// stderr so stdout stays the answer.
+fn init_tracing(verbose: bool) {
+    let filter = if verbose {
+        EnvFilter::new("debug")
+    } else {
+        EnvFilter::try_from_env("TEMPLESYNC_LOG").unwrap_or_else(|_| EnvFilter::new("warn"))
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(verbose)
+        .init();
+}
+
+fn bad_arguments(e: clap::Error, json: bool) -> ExitCode {
+    // Help and --version are answers, not errors.
+    if json && e.use_stderr() {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        output::json_error("bad_arguments", message);
+    }
+    let _ = e.print();
+    ExitCode::from(e.exit_code().clamp(0, 255) as u8)
+}
+
+/// Exit code 2 for what the person typed or configured wrong, 1 for everything else (a run
+/// that failed or was refused, a database that cannot be reached).
+fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::InvalidConfig { .. }
+        | Error::UnknownStrategy(_)
+        | Error::ConflictNotFound { .. }
+        | Error::ConflictAlreadyResolved { .. }
+        | Error::InvalidResolution { .. }
+        | Error::UnknownCollection { .. }
+        | Error::InvalidConnectionString { .. } => 2,
+        _ => 1,
+    }
+}
+
+/// A hint beyond the engine's message, where one helps.
+fn hint(e: &Error) -> Option<String> {
+    match e {
+        Error::RemoteNotConfigured => {
+            let dir = std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| ".".into());
+            Some(format!(
+                "Hint: add a line such as\n  MONGODB_CLOUD_URL=mongodb+srv://USER:PASSWORD@cluster0.example.net\nto the .env file in {dir}, then check with: templesync status"
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn report(err: &anyhow::Error, out: &Out) -> ExitCode {
+    match err.downcast_ref::<Error>() {
+        Some(e) => {
+            out.error(e.code(), &e.to_string(), hint(e).as_deref());
+            ExitCode::from(exit_code(e))
+        }
+        None => {
+            out.error("internal", &format!("{err:#}"), None);
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_input_exits_2_and_runtime_trouble_exits_1() {
+        assert_eq!(exit_code(&Error::UnknownStrategy("x".into())), 2);
+        assert_eq!(exit_code(&Error::ConflictNotFound { id: "x".into() }), 2);
+        assert_eq!(
+            exit_code(&Error::InvalidConfig {
+                field: "batchSize".into(),
+                reason: "r".into()
+            }),
+            2
+        );
+        assert_eq!(
+            exit_code(&Error::SyncInProgress {
+                holder: String::new()
+            }),
+            1
+        );
+        assert_eq!(exit_code(&Error::RemoteNotConfigured), 1);
+        assert_eq!(
+            exit_code(&Error::RemoteUnreachable {
+                host: "h".into(),
+                reason: "r".into()
+            }),
+            1
+        );
+    }
+
+    #[test]
+    fn a_missing_cloud_gets_a_hint_naming_the_variable() {
+        let h = hint(&Error::RemoteNotConfigured).expect("a hint");
+        assert!(
+            h.contains("MONGODB_CLOUD_URL=") && h.contains(".env"),
+            "{h}"
+        );
+    }
+}

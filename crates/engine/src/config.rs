@@ -86,7 +86,9 @@ impl SyncConfig {
             if !(1..=1440).contains(&m) {
                 return Err(invalid(
                     "syncIntervalMinutes",
-                    format!("{m} is out of range: use 1 to 1440 minutes, or null to turn periodic sync off"),
+                    format!(
+                        "{m} is out of range: use 1 to 1440 minutes, or null to turn periodic sync off"
+                    ),
                 ));
             }
         }
@@ -105,7 +107,10 @@ impl SyncConfig {
         if !(5..=3600).contains(&self.check_interval_seconds) {
             return Err(invalid(
                 "checkIntervalSeconds",
-                format!("{} is out of range: use 5 to 3600 seconds", self.check_interval_seconds),
+                format!(
+                    "{} is out of range: use 5 to 3600 seconds",
+                    self.check_interval_seconds
+                ),
             ));
         }
         for name in &self.collections_to_sync {
@@ -167,7 +172,10 @@ impl SyncConfig {
     pub fn with_assignments(&self, assignments: &[String]) -> Result<SyncConfig> {
         let mut next = self.clone();
         if assignments.is_empty() {
-            return Err(invalid("config", "nothing to set: use KEY=VALUE, e.g. batchSize=200"));
+            return Err(invalid(
+                "config",
+                "nothing to set: use KEY=VALUE, e.g. batchSize=200",
+            ));
         }
         for a in assignments {
             let (key, value) = a
@@ -207,7 +215,10 @@ impl SyncConfig {
                             .map(|f| f as u32)
                     })
                     .ok_or_else(|| invalid(key, format!("{n} is not a whole number in range"))),
-                other => Err(invalid(key, format!("expected a whole number, got {other}"))),
+                other => Err(invalid(
+                    key,
+                    format!("expected a whole number, got {other}"),
+                )),
             }
         };
         match key {
@@ -217,19 +228,28 @@ impl SyncConfig {
                     .ok_or_else(|| invalid(key, format!("expected true or false, got {v}")))?
             }
             "syncIntervalMinutes" => {
-                self.sync_interval_minutes = if v.is_null() { None } else { Some(int(u32::MAX as u64)?) }
+                self.sync_interval_minutes = if v.is_null() {
+                    None
+                } else {
+                    Some(int(u32::MAX as u64)?)
+                }
             }
             "conflictResolutionStrategy" => {
                 self.conflict_resolution_strategy = match v.as_str() {
                     Some("manual") => ConflictStrategy::Manual,
                     Some("last_write_wins") => ConflictStrategy::LastWriteWins,
-                    _ => return Err(invalid(key, format!("{v} is not a strategy: use manual or last_write_wins"))),
+                    _ => {
+                        return Err(invalid(
+                            key,
+                            format!("{v} is not a strategy: use manual or last_write_wins"),
+                        ));
+                    }
                 }
             }
             "collectionsToSync" => {
-                let arr = v
-                    .as_array()
-                    .ok_or_else(|| invalid(key, format!("expected a list of collection names, got {v}")))?;
+                let arr = v.as_array().ok_or_else(|| {
+                    invalid(key, format!("expected a list of collection names, got {v}"))
+                })?;
                 self.collections_to_sync = arr
                     .iter()
                     .map(|x| {
@@ -244,18 +264,25 @@ impl SyncConfig {
             "checkIntervalSeconds" => self.check_interval_seconds = int(u32::MAX as u64)?,
             "uniqueFields" => {
                 let obj = v.as_object().ok_or_else(|| {
-                    invalid(key, format!("expected an object such as {{\"admins\": [\"username\"]}}, got {v}"))
+                    invalid(
+                        key,
+                        format!(
+                            "expected an object such as {{\"admins\": [\"username\"]}}, got {v}"
+                        ),
+                    )
                 })?;
                 let mut map = BTreeMap::new();
                 for (coll, fields) in obj {
                     let list = fields
                         .as_array()
-                        .ok_or_else(|| invalid(key, format!("the fields of '{coll}' must be a list")))?
+                        .ok_or_else(|| {
+                            invalid(key, format!("the fields of '{coll}' must be a list"))
+                        })?
                         .iter()
                         .map(|f| {
-                            f.as_str()
-                                .map(str::to_string)
-                                .ok_or_else(|| invalid(key, format!("{f} in '{coll}' is not a field name")))
+                            f.as_str().map(str::to_string).ok_or_else(|| {
+                                invalid(key, format!("{f} in '{coll}' is not a field name"))
+                            })
                         })
                         .collect::<Result<Vec<_>>>()?;
                     map.insert(coll.clone(), list);
@@ -265,7 +292,10 @@ impl SyncConfig {
             other => {
                 return Err(invalid(
                     other,
-                    format!("unknown setting; the settings are: {}", CONFIG_KEYS.join(", ")),
+                    format!(
+                        "unknown setting; the settings are: {}",
+                        CONFIG_KEYS.join(", ")
+                    ),
                 ));
             }
         }
@@ -320,7 +350,10 @@ fn parse_cli_value(key: &str, raw: &str) -> serde_json::Value {
 
 fn check_collection_name(field: &str, name: &str) -> Result<()> {
     if name.is_empty() || name.starts_with("system.") || name.contains('$') || name.contains('\0') {
-        return Err(invalid(field, format!("'{name}' is not a valid collection name")));
+        return Err(invalid(
+            field,
+            format!("'{name}' is not a valid collection name"),
+        ));
     }
     if crate::store::is_bookkeeping(name) {
         return Err(invalid(
@@ -335,7 +368,9 @@ fn bson_to_json(v: &Bson) -> serde_json::Value {
     match v {
         Bson::Int32(i) => (*i).into(),
         Bson::Int64(i) => (*i).into(),
-        Bson::Double(d) => serde_json::Number::from_f64(*d).map_or(serde_json::Value::Null, Into::into),
+        Bson::Double(d) => {
+            serde_json::Number::from_f64(*d).map_or(serde_json::Value::Null, Into::into)
+        }
         other => other.clone().into_relaxed_extjson(),
     }
 }
@@ -365,14 +400,19 @@ mod tests {
             ("batchSize=10001", "batchSize"),
             ("checkIntervalSeconds=4", "checkIntervalSeconds"),
             ("checkIntervalSeconds=3601", "checkIntervalSeconds"),
-            ("conflictResolutionStrategy=newest", "conflictResolutionStrategy"),
+            (
+                "conflictResolutionStrategy=newest",
+                "conflictResolutionStrategy",
+            ),
             ("autoSyncEnabled=maybe", "autoSyncEnabled"),
             ("batchSize=-3", "batchSize"),
             ("batchSize=2.5", "batchSize"),
             ("collectionsToSync=sync_logs", "collectionsToSync"),
             ("frobnicate=1", "frobnicate"),
         ] {
-            let err = base.with_assignments(&[assignment.to_string()]).expect_err(assignment);
+            let err = base
+                .with_assignments(&[assignment.to_string()])
+                .expect_err(assignment);
             match err {
                 Error::InvalidConfig { field: f, .. } => assert_eq!(f, field, "{assignment}"),
                 other => panic!("{assignment}: {other}"),
@@ -403,7 +443,9 @@ mod tests {
         assert!(!c.auto_sync_enabled);
         assert_eq!(c.collections_to_sync, vec!["admins", "bookings"]);
         assert_eq!(c.unique_fields["employees"], vec!["employee_id"]);
-        let off = c.with_assignments(&["syncIntervalMinutes=off".into()]).unwrap();
+        let off = c
+            .with_assignments(&["syncIntervalMinutes=off".into()])
+            .unwrap();
         assert_eq!(off.sync_interval_minutes, None);
     }
 

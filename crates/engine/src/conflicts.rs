@@ -201,10 +201,16 @@ pub(crate) async fn record(dbs: &Databases, c: NewConflict, now: DateTime<Utc>) 
             d.insert("field", &clash.field);
             d.insert("localValue", clash.value.clone());
             d.insert("remoteValue", clash.value.clone());
-            d.insert("remoteDocument", opt(clash.holder.as_ref().map(|h| Bson::Document(content(h)))));
+            d.insert(
+                "remoteDocument",
+                opt(clash.holder.as_ref().map(|h| Bson::Document(content(h)))),
+            );
             d.insert(
                 "notes",
-                format!("Unique field '{}' conflicts with existing remote document", clash.field),
+                format!(
+                    "Unique field '{}' conflicts with existing remote document",
+                    clash.field
+                ),
             );
         }
         (None, Some(Finding::Edit { fields, .. })) => {
@@ -214,8 +220,14 @@ pub(crate) async fn record(dbs: &Databases, c: NewConflict, now: DateTime<Utc>) 
             let (lv, rv) = if fields.len() == 1 {
                 (opt(fields[0].local.clone()), opt(fields[0].remote.clone()))
             } else {
-                let l: Document = fields.iter().map(|f| (f.path.clone(), opt(f.local.clone()))).collect();
-                let r: Document = fields.iter().map(|f| (f.path.clone(), opt(f.remote.clone()))).collect();
+                let l: Document = fields
+                    .iter()
+                    .map(|f| (f.path.clone(), opt(f.local.clone())))
+                    .collect();
+                let r: Document = fields
+                    .iter()
+                    .map(|f| (f.path.clone(), opt(f.remote.clone())))
+                    .collect();
                 (Bson::Document(l), Bson::Document(r))
             };
             d.insert("localValue", lv);
@@ -226,7 +238,10 @@ pub(crate) async fn record(dbs: &Databases, c: NewConflict, now: DateTime<Utc>) 
             d.insert("fields", fields_doc(fields));
             d.insert(
                 "notes",
-                format!("Changed on both sides since the last sync: {}", paths.join(", ")),
+                format!(
+                    "Changed on both sides since the last sync: {}",
+                    paths.join(", ")
+                ),
             );
         }
         (None, Some(f)) => {
@@ -234,8 +249,22 @@ pub(crate) async fn record(dbs: &Databases, c: NewConflict, now: DateTime<Utc>) 
             d.insert("remoteId", c.id.clone());
             d.insert("field", Bson::Null);
             d.insert("deletedOn", if local_deleted { "local" } else { "remote" });
-            d.insert("localValue", if local_deleted { "(deleted)" } else { "(changed)" });
-            d.insert("remoteValue", if local_deleted { "(changed)" } else { "(deleted)" });
+            d.insert(
+                "localValue",
+                if local_deleted {
+                    "(deleted)"
+                } else {
+                    "(changed)"
+                },
+            );
+            d.insert(
+                "remoteValue",
+                if local_deleted {
+                    "(changed)"
+                } else {
+                    "(deleted)"
+                },
+            );
             d.insert(
                 "notes",
                 if local_deleted {
@@ -254,14 +283,28 @@ pub(crate) async fn record(dbs: &Databases, c: NewConflict, now: DateTime<Utc>) 
         d.insert("resolved", true);
         d.insert("autoResolved", true);
         d.insert("resolution", "last_write_wins");
-        d.insert("winner", if c.winner == Some(Winner::Remote) { "remote" } else { "local" });
+        d.insert(
+            "winner",
+            if c.winner == Some(Winner::Remote) {
+                "remote"
+            } else {
+                "local"
+            },
+        );
         d.insert("resolvedBy", "templesync");
         d.insert("resolvedAt", to_bson(now));
-        c_coll.insert_one(d).await.map_err(local_err("recording a conflict"))?;
+        c_coll
+            .insert_one(d)
+            .await
+            .map_err(local_err("recording a conflict"))?;
         return Ok(true);
     }
     let open = doc! { "collection": &c.collection, "localId": c.id.clone(), "type": c.kind.as_str(), "resolved": false };
-    if let Some(existing) = c_coll.find_one(open).await.map_err(local_err("reading conflicts"))? {
+    if let Some(existing) = c_coll
+        .find_one(open)
+        .await
+        .map_err(local_err("reading conflicts"))?
+    {
         let id = existing.get("_id").cloned().unwrap_or(Bson::Null);
         c_coll
             .update_one(doc! { "_id": id }, doc! { "$set": d })
@@ -270,7 +313,8 @@ pub(crate) async fn record(dbs: &Databases, c: NewConflict, now: DateTime<Utc>) 
         return Ok(false);
     }
     if c.kind == ConflictKind::Unique {
-        if let (Some(clash), Some(Bson::String(v))) = (&c.clash, c.clash.as_ref().map(|x| &x.value)) {
+        if let (Some(clash), Some(Bson::String(v))) = (&c.clash, c.clash.as_ref().map(|x| &x.value))
+        {
             if let Some(s) = suggest_free_value(dbs, &c.collection, &clash.field, v).await? {
                 d.insert("suggestedValue", s);
             }
@@ -280,14 +324,23 @@ pub(crate) async fn record(dbs: &Databases, c: NewConflict, now: DateTime<Utc>) 
     d.insert("timestamp", to_bson(now));
     d.insert("resolved", false);
     d.insert("autoResolved", false);
-    c_coll.insert_one(d).await.map_err(local_err("recording a conflict"))?;
+    c_coll
+        .insert_one(d)
+        .await
+        .map_err(local_err("recording a conflict"))?;
     Ok(true)
 }
 
 /// Closes the open conflicts of documents that have since synced cleanly (someone fixed them
 /// in the office software), and rechecks the other documents they involved.
-pub(crate) async fn close_settled(dbs: &Databases, collection: &str, ids: &[Bson], now: DateTime<Utc>) -> Result<()> {
-    let filter = doc! { "collection": collection, "localId": { "$in": ids.to_vec() }, "resolved": false };
+pub(crate) async fn close_settled(
+    dbs: &Databases,
+    collection: &str,
+    ids: &[Bson],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let filter =
+        doc! { "collection": collection, "localId": { "$in": ids.to_vec() }, "resolved": false };
     let open: Vec<Document> = coll(dbs)
         .find(filter.clone())
         .await
@@ -298,7 +351,10 @@ pub(crate) async fn close_settled(dbs: &Databases, collection: &str, ids: &[Bson
     if open.is_empty() {
         return Ok(());
     }
-    let others: Vec<Bson> = open.iter().filter_map(|c| c.get("remoteId").cloned()).collect();
+    let others: Vec<Bson> = open
+        .iter()
+        .filter_map(|c| c.get("remoteId").cloned())
+        .collect();
     mark_dirty(dbs, collection, &others, now).await?;
     coll(dbs)
         .update_many(
@@ -321,7 +377,12 @@ pub(crate) async fn open_local_deletes(dbs: &Databases, collection: &str) -> Res
         .map_err(local_err("counting conflicts"))
 }
 
-pub(crate) async fn mark_dirty(dbs: &Databases, collection: &str, ids: &[Bson], now: DateTime<Utc>) -> Result<()> {
+pub(crate) async fn mark_dirty(
+    dbs: &Databases,
+    collection: &str,
+    ids: &[Bson],
+    now: DateTime<Utc>,
+) -> Result<()> {
     let entries: Vec<Document> = ids
         .iter()
         .filter(|i| !matches!(i, Bson::Null))
@@ -348,10 +409,20 @@ pub(crate) async fn suggest_free_value(
     for _ in 0..8 {
         let suffix: String = {
             let mut rng = rand::rng();
-            (0..4).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+            (0..4)
+                .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+                .collect()
         };
         let candidate = format!("{taken}_{suffix}");
-        if value_is_free(dbs, collection, field, &Bson::String(candidate.clone()), None).await? {
+        if value_is_free(
+            dbs,
+            collection,
+            field,
+            &Bson::String(candidate.clone()),
+            None,
+        )
+        .await?
+        {
             return Ok(Some(candidate));
         }
     }
@@ -359,7 +430,13 @@ pub(crate) async fn suggest_free_value(
 }
 
 /// Whether no document but `except` holds `value` in `field`, on either side.
-async fn value_is_free(dbs: &Databases, collection: &str, field: &str, value: &Bson, except: Option<&Bson>) -> Result<bool> {
+async fn value_is_free(
+    dbs: &Databases,
+    collection: &str,
+    field: &str,
+    value: &Bson,
+    except: Option<&Bson>,
+) -> Result<bool> {
     let mut filter = doc! { field: value.clone() };
     if let Some(id) = except {
         filter.insert("_id", doc! { "$ne": id.clone() });
@@ -394,7 +471,12 @@ pub(crate) async fn load(dbs: &Databases, id: &str) -> Result<Document> {
         .ok_or_else(|| Error::ConflictNotFound { id: id.to_string() })
 }
 
-pub(crate) async fn list(dbs: &Databases, resolved: Option<bool>, collection: Option<&str>, limit: i64) -> Result<Vec<Conflict>> {
+pub(crate) async fn list(
+    dbs: &Databases,
+    resolved: Option<bool>,
+    collection: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Conflict>> {
     let mut filter = doc! {};
     if let Some(r) = resolved {
         filter.insert("resolved", r);
@@ -442,7 +524,10 @@ pub(crate) fn view(d: &Document) -> Conflict {
         })
         .unwrap_or_default();
     Conflict {
-        id: d.get_object_id("_id").map(|o| o.to_hex()).unwrap_or_default(),
+        id: d
+            .get_object_id("_id")
+            .map(|o| o.to_hex())
+            .unwrap_or_default(),
         kind,
         collection: s("collection").unwrap_or_default(),
         local_id: d.get("localId").map(display_id).unwrap_or_default(),
@@ -493,16 +578,27 @@ fn json_to_bson(j: &serde_json::Value) -> Result<Bson> {
 }
 
 fn refuse(id: &str, reason: impl Into<String>) -> Error {
-    Error::InvalidResolution { id: id.to_string(), reason: reason.into() }
+    Error::InvalidResolution {
+        id: id.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// Applies a person's decision to the local side; the next sync carries it out.
-pub(crate) async fn resolve(dbs: &Databases, id: &str, r: &Resolution, now: DateTime<Utc>) -> Result<ResolveOutcome> {
+pub(crate) async fn resolve(
+    dbs: &Databases,
+    id: &str,
+    r: &Resolution,
+    now: DateTime<Utc>,
+) -> Result<ResolveOutcome> {
     let c = load(dbs, id).await?;
     if c.get_bool("resolved").unwrap_or(false) {
         let how = c.get_str("resolution").unwrap_or("resolved");
         let by = c.get_str("resolvedBy").unwrap_or("someone");
-        return Err(Error::ConflictAlreadyResolved { id: id.to_string(), how: format!("{how} by {by}") });
+        return Err(Error::ConflictAlreadyResolved {
+            id: id.to_string(),
+            how: format!("{how} by {by}"),
+        });
     }
     let collection = c.get_str("collection").unwrap_or_default().to_string();
     let local_id = c.get("localId").cloned().unwrap_or(Bson::Null);
@@ -522,7 +618,10 @@ pub(crate) async fn resolve(dbs: &Databases, id: &str, r: &Resolution, now: Date
         "unique" => {
             let field = c.get_str("field").unwrap_or_default().to_string();
             let Some(cur) = current.clone() else {
-                return Err(refuse(id, "the local document no longer exists; run `templesync sync` and the conflict will clear"));
+                return Err(refuse(
+                    id,
+                    "the local document no longer exists; run `templesync sync` and the conflict will clear",
+                ));
             };
             let taken = get_path(&cur, &field).cloned();
             let new_value = match (r.strategy, &r.value) {
@@ -536,9 +635,14 @@ pub(crate) async fn resolve(dbs: &Databases, id: &str, r: &Resolution, now: Date
                         Some(Bson::String(s)) => Some(Bson::String(s)),
                         _ => {
                             let Some(Bson::String(t)) = &taken else {
-                                return Err(refuse(id, "no suggestion is possible for this value: give one with --value"));
+                                return Err(refuse(
+                                    id,
+                                    "no suggestion is possible for this value: give one with --value",
+                                ));
                             };
-                            suggest_free_value(dbs, &collection, &field, t).await?.map(Bson::String)
+                            suggest_free_value(dbs, &collection, &field, t)
+                                .await?
+                                .map(Bson::String)
                         }
                     }
                 }
@@ -551,7 +655,10 @@ pub(crate) async fn resolve(dbs: &Databases, id: &str, r: &Resolution, now: Date
                     if !value_is_free(dbs, &collection, &field, &v, Some(&local_id)).await? {
                         return Err(refuse(
                             id,
-                            format!("{field} '{}' is also taken; choose another value", display_id(&v)),
+                            format!(
+                                "{field} '{}' is also taken; choose another value",
+                                display_id(&v)
+                            ),
                         ));
                     }
                     let mut set = doc! { "updatedAt": to_bson(now), "syncStatus": "pending" };
@@ -561,7 +668,10 @@ pub(crate) async fn resolve(dbs: &Databases, id: &str, r: &Resolution, now: Date
                         .await
                         .map_err(local_err("renaming the local document"))?;
                     applied_value = Some(v.clone());
-                    format!("Local {field} changed to '{}'; the next sync sends it to the cloud", display_id(&v))
+                    format!(
+                        "Local {field} changed to '{}'; the next sync sends it to the cloud",
+                        display_id(&v)
+                    )
                 }
                 None if r.strategy == Strategy::KeepRemote => {
                     saved = Some(cur.clone());
@@ -572,7 +682,12 @@ pub(crate) async fn resolve(dbs: &Databases, id: &str, r: &Resolution, now: Date
                     match synced_before.and_then(|b| b.get_document("doc").ok().cloned()) {
                         Some(prev) => {
                             let mut restored = prev.clone();
-                            restored.insert("syncedAt", prev.get("updatedAt").cloned().unwrap_or(Bson::DateTime(to_bson(now))));
+                            restored.insert(
+                                "syncedAt",
+                                prev.get("updatedAt")
+                                    .cloned()
+                                    .unwrap_or(Bson::DateTime(to_bson(now))),
+                            );
                             restored.insert("syncStatus", "synced");
                             local
                                 .replace_one(doc! { "_id": local_id.clone() }, restored)
@@ -593,15 +708,20 @@ pub(crate) async fn resolve(dbs: &Databases, id: &str, r: &Resolution, now: Date
                     // keep_local without a value: the local document keeps the value and the
                     // cloud document holding it is deleted on both sides.
                     let Some(holder) = stored_doc("remoteDocument") else {
-                        return Err(refuse(id, "the cloud document is unknown; use rename_local instead"));
+                        return Err(refuse(
+                            id,
+                            "the cloud document is unknown; use rename_local instead",
+                        ));
                     };
                     let h = content(&holder);
                     base.delete_many(doc! { "_id": remote_id.clone() })
                         .await
                         .map_err(local_err("updating the synced version"))?;
-                    base.insert_one(doc! { "_id": remote_id.clone(), "h": content_hash(&h), "doc": h })
-                        .await
-                        .map_err(local_err("updating the synced version"))?;
+                    base.insert_one(
+                        doc! { "_id": remote_id.clone(), "h": content_hash(&h), "doc": h },
+                    )
+                    .await
+                    .map_err(local_err("updating the synced version"))?;
                     if let Some(l) = local
                         .find_one_and_delete(doc! { "_id": remote_id.clone() })
                         .await
@@ -610,7 +730,10 @@ pub(crate) async fn resolve(dbs: &Databases, id: &str, r: &Resolution, now: Date
                         saved = Some(l);
                     }
                     local
-                        .update_one(doc! { "_id": local_id.clone() }, doc! { "$set": { "syncStatus": "pending", "syncedAt": Bson::Null } })
+                        .update_one(
+                            doc! { "_id": local_id.clone() },
+                            doc! { "$set": { "syncStatus": "pending", "syncedAt": Bson::Null } },
+                        )
                         .await
                         .map_err(local_err("updating the local document"))?;
                     format!(
@@ -622,17 +745,27 @@ pub(crate) async fn resolve(dbs: &Databases, id: &str, r: &Resolution, now: Date
         }
         "update" => {
             if r.strategy == Strategy::RenameLocal {
-                return Err(refuse(id, "rename_local is for unique-value conflicts; use keep_local, keep_remote or merge"));
+                return Err(refuse(
+                    id,
+                    "rename_local is for unique-value conflicts; use keep_local, keep_remote or merge",
+                ));
             }
             let Some(cur) = current.clone() else {
-                return Err(refuse(id, "the local document no longer exists; run `templesync sync` and the conflict will clear"));
+                return Err(refuse(
+                    id,
+                    "the local document no longer exists; run `templesync sync` and the conflict will clear",
+                ));
             };
             let remote_v = stored_doc("remoteDocument").unwrap_or_default();
             let base_v = stored_doc("baseDocument").unwrap_or_default();
             let m = merge3(&base_v, &content(&cur), &remote_v);
             let paths: Vec<String> = c
                 .get_array("fields")
-                .map(|a| a.iter().filter_map(|f| f.as_document()?.get_str("path").ok().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|f| f.as_document()?.get_str("path").ok().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             let mut merged = m.merged;
             match r.strategy {
@@ -663,7 +796,10 @@ pub(crate) async fn resolve(dbs: &Databases, id: &str, r: &Resolution, now: Date
                             })?,
                         };
                         let Some(map) = obj.as_object() else {
-                            return Err(refuse(id, "the value must be a JSON object of field: value"));
+                            return Err(refuse(
+                                id,
+                                "the value must be a JSON object of field: value",
+                            ));
                         };
                         for p in &paths {
                             let Some(val) = map.get(p) else {
@@ -687,22 +823,31 @@ pub(crate) async fn resolve(dbs: &Databases, id: &str, r: &Resolution, now: Date
             base.delete_many(doc! { "_id": local_id.clone() })
                 .await
                 .map_err(local_err("updating the synced version"))?;
-            base.insert_one(doc! { "_id": local_id.clone(), "h": content_hash(&r_content), "doc": r_content })
-                .await
-                .map_err(local_err("updating the synced version"))?;
+            base.insert_one(
+                doc! { "_id": local_id.clone(), "h": content_hash(&r_content), "doc": r_content },
+            )
+            .await
+            .map_err(local_err("updating the synced version"))?;
             saved = Some(cur);
             match r.strategy {
-                Strategy::KeepLocal => "The local values are kept; the next sync sends them to the cloud".to_string(),
-                Strategy::KeepRemote => "The cloud values are taken; the local document was updated".to_string(),
+                Strategy::KeepLocal => {
+                    "The local values are kept; the next sync sends them to the cloud".to_string()
+                }
+                Strategy::KeepRemote => {
+                    "The cloud values are taken; the local document was updated".to_string()
+                }
                 _ => "The merged value is stored; the next sync sends it to the cloud".to_string(),
             }
         }
         "delete" => {
             if matches!(r.strategy, Strategy::RenameLocal | Strategy::Merge) {
-                return Err(refuse(id, format!(
-                    "{} needs two versions, but this document was deleted on one side: use keep_local or keep_remote",
-                    r.strategy.as_str()
-                )));
+                return Err(refuse(
+                    id,
+                    format!(
+                        "{} needs two versions, but this document was deleted on one side: use keep_local or keep_remote",
+                        r.strategy.as_str()
+                    ),
+                ));
             }
             let deleted_here = c.get_str("deletedOn").ok() == Some("local");
             let keep_local = r.strategy == Strategy::KeepLocal;
@@ -710,28 +855,45 @@ pub(crate) async fn resolve(dbs: &Databases, id: &str, r: &Resolution, now: Date
                 (true, true) => {
                     // The deletion wins: make the cloud version the synced one, so it is deleted.
                     let rv = content(&stored_doc("remoteDocument").unwrap_or_default());
-                    base.delete_many(doc! { "_id": local_id.clone() }).await.map_err(local_err("updating the synced version"))?;
-                    base.insert_one(doc! { "_id": local_id.clone(), "h": content_hash(&rv), "doc": rv })
+                    base.delete_many(doc! { "_id": local_id.clone() })
                         .await
                         .map_err(local_err("updating the synced version"))?;
-                    "The document stays deleted; the next sync deletes it in the cloud too".to_string()
+                    base.insert_one(
+                        doc! { "_id": local_id.clone(), "h": content_hash(&rv), "doc": rv },
+                    )
+                    .await
+                    .map_err(local_err("updating the synced version"))?;
+                    "The document stays deleted; the next sync deletes it in the cloud too"
+                        .to_string()
                 }
                 (true, false) => {
-                    base.delete_many(doc! { "_id": local_id.clone() }).await.map_err(local_err("updating the synced version"))?;
+                    base.delete_many(doc! { "_id": local_id.clone() })
+                        .await
+                        .map_err(local_err("updating the synced version"))?;
                     "The cloud version wins; the next sync copies it back here".to_string()
                 }
                 (false, true) => {
-                    base.delete_many(doc! { "_id": local_id.clone() }).await.map_err(local_err("updating the synced version"))?;
+                    base.delete_many(doc! { "_id": local_id.clone() })
+                        .await
+                        .map_err(local_err("updating the synced version"))?;
                     local
-                        .update_one(doc! { "_id": local_id.clone() }, doc! { "$set": { "syncStatus": "pending", "syncedAt": Bson::Null } })
+                        .update_one(
+                            doc! { "_id": local_id.clone() },
+                            doc! { "$set": { "syncStatus": "pending", "syncedAt": Bson::Null } },
+                        )
                         .await
                         .map_err(local_err("updating the local document"))?;
                     "The local version wins; the next sync puts it back in the cloud".to_string()
                 }
                 (false, false) => {
                     saved = current.clone();
-                    local.delete_one(doc! { "_id": local_id.clone() }).await.map_err(local_err("removing the local document"))?;
-                    base.delete_many(doc! { "_id": local_id.clone() }).await.map_err(local_err("updating the synced version"))?;
+                    local
+                        .delete_one(doc! { "_id": local_id.clone() })
+                        .await
+                        .map_err(local_err("removing the local document"))?;
+                    base.delete_many(doc! { "_id": local_id.clone() })
+                        .await
+                        .map_err(local_err("updating the synced version"))?;
                     "The deletion wins; the local document was removed (it is kept in this conflict record)".to_string()
                 }
             }
@@ -739,7 +901,13 @@ pub(crate) async fn resolve(dbs: &Databases, id: &str, r: &Resolution, now: Date
         other => return Err(refuse(id, format!("unknown conflict type '{other}'"))),
     };
 
-    mark_dirty(dbs, &collection, &[local_id.clone(), remote_id.clone()], now).await?;
+    mark_dirty(
+        dbs,
+        &collection,
+        &[local_id.clone(), remote_id.clone()],
+        now,
+    )
+    .await?;
     let mut set = doc! {
         "resolved": true,
         "resolution": r.strategy.as_str(),
@@ -761,7 +929,10 @@ pub(crate) async fn resolve(dbs: &Databases, id: &str, r: &Resolution, now: Date
     tracing::info!(conflict = id, strategy = r.strategy.as_str(), by = %r.by, "conflict resolved");
     Ok(ResolveOutcome {
         success: true,
-        message: format!("Conflict resolved using {} strategy. {message}", r.strategy.as_str()),
+        message: format!(
+            "Conflict resolved using {} strategy. {message}",
+            r.strategy.as_str()
+        ),
         conflict_id: id.to_string(),
         resolved_by: r.by.clone(),
         resolved_at: now,
@@ -799,7 +970,12 @@ fn created_at(d: Option<&Document>, id: &Bson) -> Option<DateTime<Utc>> {
 }
 
 /// Settles the simple cases; leaves the rest for a person.
-pub(crate) async fn auto_resolve(dbs: &Databases, max: u32, by: &str, now: DateTime<Utc>) -> Result<AutoResolveReport> {
+pub(crate) async fn auto_resolve(
+    dbs: &Databases,
+    max: u32,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<AutoResolveReport> {
     let open: Vec<Document> = coll(dbs)
         .find(doc! { "resolved": false })
         .sort(doc! { "timestamp": 1 })
@@ -811,11 +987,24 @@ pub(crate) async fn auto_resolve(dbs: &Databases, max: u32, by: &str, now: DateT
         .map_err(local_err("reading conflicts"))?;
     let mut report = AutoResolveReport::default();
     for c in open {
-        let id = c.get_object_id("_id").map(|o| o.to_hex()).unwrap_or_default();
+        let id = c
+            .get_object_id("_id")
+            .map(|o| o.to_hex())
+            .unwrap_or_default();
         let collection = c.get_str("collection").unwrap_or_default().to_string();
         let plan = plan_auto(dbs, &c, now).await;
         let (outcome, detail) = match plan {
-            Ok(Some((res, why))) => match resolve(dbs, &id, &Resolution { by: by.to_string(), ..res }, now).await {
+            Ok(Some((res, why))) => match resolve(
+                dbs,
+                &id,
+                &Resolution {
+                    by: by.to_string(),
+                    ..res
+                },
+                now,
+            )
+            .await
+            {
                 Ok(_) => {
                     report.resolved += 1;
                     ("resolved", why)
@@ -827,19 +1016,31 @@ pub(crate) async fn auto_resolve(dbs: &Databases, max: u32, by: &str, now: DateT
             },
             Ok(None) => {
                 report.skipped += 1;
-                ("skipped", "needs a person: see `templesync conflicts`".to_string())
+                (
+                    "skipped",
+                    "needs a person: see `templesync conflicts`".to_string(),
+                )
             }
             Err(e) => {
                 report.failed += 1;
                 ("failed", e.to_string())
             }
         };
-        report.items.push(AutoResolveItem { conflict_id: id, collection, outcome: outcome.into(), detail });
+        report.items.push(AutoResolveItem {
+            conflict_id: id,
+            collection,
+            outcome: outcome.into(),
+            detail,
+        });
     }
     Ok(report)
 }
 
-async fn plan_auto(dbs: &Databases, c: &Document, now: DateTime<Utc>) -> Result<Option<(Resolution, String)>> {
+async fn plan_auto(
+    dbs: &Databases,
+    c: &Document,
+    now: DateTime<Utc>,
+) -> Result<Option<(Resolution, String)>> {
     let collection = c.get_str("collection").unwrap_or_default();
     let res = |strategy, value: Option<ResolveValue>, note: &str| Resolution {
         strategy,
@@ -858,11 +1059,20 @@ async fn plan_auto(dbs: &Databases, c: &Document, now: DateTime<Utc>) -> Result<
                 .find_one(doc! { "_id": holder_id })
                 .await
                 .map_err(|e| dbs.classify(Side::Remote, "reading the cloud document", &e))?;
-            let still_holds = holder.as_ref().is_some_and(|h| crate::content::same_value(get_path(h, field), Some(&value)));
+            let still_holds = holder
+                .as_ref()
+                .is_some_and(|h| crate::content::same_value(get_path(h, field), Some(&value)));
             if !still_holds {
                 // The clash is gone: keep the value, the next sync retries the push.
                 let v = Some(ResolveValue::Json(to_display(&value)));
-                return Ok(Some((res(Strategy::KeepLocal, v, "the cloud no longer holds the value"), "the cloud no longer holds the value: retried".into())));
+                return Ok(Some((
+                    res(
+                        Strategy::KeepLocal,
+                        v,
+                        "the cloud no longer holds the value",
+                    ),
+                    "the cloud no longer holds the value: retried".into(),
+                )));
             }
             let local_id = c.get("localId").cloned().unwrap_or(Bson::Null);
             let local_doc = dbs
@@ -870,9 +1080,13 @@ async fn plan_auto(dbs: &Databases, c: &Document, now: DateTime<Utc>) -> Result<
                 .find_one(doc! { "_id": local_id.clone() })
                 .await
                 .map_err(local_err("reading the document"))?;
-            let recent = created_at(local_doc.as_ref(), &local_id).is_some_and(|t| now - t < chrono::Duration::hours(1));
+            let recent = created_at(local_doc.as_ref(), &local_id)
+                .is_some_and(|t| now - t < chrono::Duration::hours(1));
             if recent && matches!(value, Bson::String(_)) {
-                return Ok(Some((res(Strategy::RenameLocal, None, "created less than an hour ago"), "created less than an hour ago: renamed locally".into())));
+                return Ok(Some((
+                    res(Strategy::RenameLocal, None, "created less than an hour ago"),
+                    "created less than an hour ago: renamed locally".into(),
+                )));
             }
             Ok(None)
         }
@@ -880,9 +1094,10 @@ async fn plan_auto(dbs: &Databases, c: &Document, now: DateTime<Utc>) -> Result<
             let l = c.get_document("localDocument").ok();
             let r = c.get_document("remoteDocument").ok();
             match (l, r) {
-                (Some(l), Some(r)) if crate::reconcile::remote_is_newer(l, r) => {
-                    Ok(Some((res(Strategy::KeepRemote, None, "the cloud version is newer"), "the cloud version is newer: kept it".into())))
-                }
+                (Some(l), Some(r)) if crate::reconcile::remote_is_newer(l, r) => Ok(Some((
+                    res(Strategy::KeepRemote, None, "the cloud version is newer"),
+                    "the cloud version is newer: kept it".into(),
+                ))),
                 _ => Ok(None),
             }
         }
@@ -896,7 +1111,10 @@ mod tests {
 
     #[test]
     fn strategies_parse_and_unknown_ones_are_named() {
-        assert_eq!("rename_local".parse::<Strategy>().unwrap(), Strategy::RenameLocal);
+        assert_eq!(
+            "rename_local".parse::<Strategy>().unwrap(),
+            Strategy::RenameLocal
+        );
         let err = "keep_both".parse::<Strategy>().unwrap_err();
         assert!(err.to_string().contains("keep_both"));
         assert_eq!(err.code(), "unknown_strategy");
@@ -905,12 +1123,21 @@ mod tests {
     #[test]
     fn typed_values_keep_the_type_they_replace() {
         let text = ResolveValue::Text("2024".into());
-        assert_eq!(to_bson_value(&text, Some(&Bson::String("x".into()))).unwrap(), Bson::String("2024".into()));
-        assert_eq!(to_bson_value(&text, Some(&Bson::Int32(1))).unwrap(), Bson::Int32(2024));
+        assert_eq!(
+            to_bson_value(&text, Some(&Bson::String("x".into()))).unwrap(),
+            Bson::String("2024".into())
+        );
+        assert_eq!(
+            to_bson_value(&text, Some(&Bson::Int32(1))).unwrap(),
+            Bson::Int32(2024)
+        );
     }
 
     #[test]
     fn malformed_conflict_ids_are_not_found_not_crashes() {
-        assert_eq!(parse_id("not-an-id").unwrap_err().code(), "conflict_not_found");
+        assert_eq!(
+            parse_id("not-an-id").unwrap_err().code(),
+            "conflict_not_found"
+        );
     }
 }

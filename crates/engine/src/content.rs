@@ -142,9 +142,15 @@ mod tests {
     #[test]
     fn types_are_significant_as_in_mongodb() {
         assert!(!same_value(Some(&Bson::Int32(1)), Some(&Bson::Int64(1))));
-        assert_ne!(IdKey::of(&Bson::Int32(1)), IdKey::of(&Bson::String("1".into())));
+        assert_ne!(
+            IdKey::of(&Bson::Int32(1)),
+            IdKey::of(&Bson::String("1".into()))
+        );
         let oid = bson::oid::ObjectId::new();
-        assert_eq!(IdKey::of(&Bson::ObjectId(oid)).to_bson(), Bson::ObjectId(oid));
+        assert_eq!(
+            IdKey::of(&Bson::ObjectId(oid)).to_bson(),
+            Bson::ObjectId(oid)
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::conflicts::{self, AutoResolveReport, Conflict, Resolution, ResolveOut
 use crate::error::{Error, Result, Side};
 use crate::lock::{self, RunLock};
 use crate::logs::{RunStatus, SyncRun, Trigger};
-use crate::run::{CollectionSync, ProgressFn, RunEnv};
+use crate::run::{CollectionSync, ProgressFn, RunEnv, StepHook};
 use crate::settings::{Settings, scrub};
 use crate::store::{self, Databases, SYNC_CONFIG, SYNC_LOGS};
 
@@ -30,7 +30,10 @@ pub struct SyncRequest {
 
 impl SyncRequest {
     pub fn manual() -> SyncRequest {
-        SyncRequest { trigger: Trigger::Manual, collections: None }
+        SyncRequest {
+            trigger: Trigger::Manual,
+            collections: None,
+        }
     }
 }
 
@@ -62,6 +65,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     secrets: Vec<String>,
     running: tokio::sync::Mutex<()>,
+    hook: Option<StepHook>,
 }
 
 #[derive(Clone)]
@@ -88,6 +92,26 @@ impl Engine {
                 settings,
                 clock,
                 running: tokio::sync::Mutex::new(()),
+                hook: None,
+            }),
+        })
+    }
+
+    /// The same engine with a hook called at every step of a run (fault-injection tests).
+    pub async fn open_with_hook(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        hook: StepHook,
+    ) -> Result<Engine> {
+        let dbs = Databases::connect(&settings).await?;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                dbs,
+                secrets: settings.secrets(),
+                settings,
+                clock,
+                running: tokio::sync::Mutex::new(()),
+                hook: Some(hook),
             }),
         })
     }
@@ -103,7 +127,12 @@ impl Engine {
     /// The error with any password scrubbed out of its text.
     fn clean(&self, e: Error) -> Error {
         match e {
-            Error::Database { context, message, transient, side } => Error::Database {
+            Error::Database {
+                context,
+                message,
+                transient,
+                side,
+            } => Error::Database {
                 context,
                 message: scrub(&message, &self.inner.secrets),
                 transient,
@@ -132,10 +161,14 @@ impl Engine {
         let host = dbs.remote_host.clone().unwrap_or_default();
         match tokio::time::timeout(timeout, remote.run_command(doc! { "ping": 1 })).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(self.clean(dbs.classify(Side::Remote, "checking the cloud", &e))).map_err(|e| match e {
-                Error::Database { message, .. } => Error::RemoteUnreachable { host: host.clone(), reason: message },
-                other => other,
-            }),
+            Ok(Err(e)) => Err(self.clean(dbs.classify(Side::Remote, "checking the cloud", &e)))
+                .map_err(|e| match e {
+                    Error::Database { message, .. } => Error::RemoteUnreachable {
+                        host: host.clone(),
+                        reason: message,
+                    },
+                    other => other,
+                }),
             Err(_) => Err(Error::RemoteUnreachable {
                 host,
                 reason: format!("no answer within {} s", timeout.as_secs()),
@@ -160,7 +193,13 @@ impl Engine {
             .local_coll(SYNC_CONFIG)
             .find_one(doc! { "_id": "default" })
             .await
-            .map_err(|e| self.clean(self.inner.dbs.classify(Side::Local, "reading the settings", &e)))?;
+            .map_err(|e| {
+                self.clean(
+                    self.inner
+                        .dbs
+                        .classify(Side::Local, "reading the settings", &e),
+                )
+            })?;
         match stored {
             Some(d) => SyncConfig::from_document(&d),
             None => Ok(SyncConfig::default()),
@@ -178,7 +217,13 @@ impl Engine {
             .update_one(doc! { "_id": "default" }, doc! { "$set": d })
             .upsert(true)
             .await
-            .map_err(|e| self.clean(self.inner.dbs.classify(Side::Local, "saving the settings", &e)))?;
+            .map_err(|e| {
+                self.clean(
+                    self.inner
+                        .dbs
+                        .classify(Side::Local, "saving the settings", &e),
+                )
+            })?;
         Ok(cfg.clone())
     }
 
@@ -187,14 +232,20 @@ impl Engine {
         self.sync_with_progress(req, None).await
     }
 
-    pub async fn sync_with_progress(&self, req: SyncRequest, progress: Option<ProgressFn>) -> Result<SyncRun> {
+    pub async fn sync_with_progress(
+        &self,
+        req: SyncRequest,
+        progress: Option<ProgressFn>,
+    ) -> Result<SyncRun> {
         let dbs = &self.inner.dbs;
         dbs.remote()?;
         let _guard = self
             .inner
             .running
             .try_lock()
-            .map_err(|_| Error::SyncInProgress { holder: String::new() })?;
+            .map_err(|_| Error::SyncInProgress {
+                holder: String::new(),
+            })?;
         self.ping_local().await?;
         let cfg = self.config().await?;
         self.ping_remote(Duration::from_secs(8)).await?;
@@ -202,14 +253,21 @@ impl Engine {
             .await
             .map_err(|e| self.clean(e))?;
         if acquired.took_over_stale {
-            tracing::warn!("the previous sync stopped without finishing; this run completes its work");
+            tracing::warn!(
+                "the previous sync stopped without finishing; this run completes its work"
+            );
         }
         let result = self.run_locked(&req, &cfg, progress).await;
         acquired.lock.release().await;
         result.map_err(|e| self.clean(e))
     }
 
-    async fn run_locked(&self, req: &SyncRequest, cfg: &SyncConfig, progress: Option<ProgressFn>) -> Result<SyncRun> {
+    async fn run_locked(
+        &self,
+        req: &SyncRequest,
+        cfg: &SyncConfig,
+        progress: Option<ProgressFn>,
+    ) -> Result<SyncRun> {
         let dbs = &self.inner.dbs;
         let logs = dbs.local_coll(SYNC_LOGS);
         let now = self.now();
@@ -241,11 +299,14 @@ impl Engine {
             documents_read: BTreeMap::new(),
             host: lock::this_host(),
         };
-        logs.insert_one(run.to_document()).await.map_err(local_err("writing the sync history"))?;
+        logs.insert_one(run.to_document())
+            .await
+            .map_err(local_err("writing the sync history"))?;
         let outcome = self.run_collections(req, cfg, &mut run, progress).await;
         let end = self.now();
         run.end_time = Some(end);
-        run.duration_seconds = Some(((end - run.start_time).num_milliseconds().max(0) as f64) / 1000.0);
+        run.duration_seconds =
+            Some(((end - run.start_time).num_milliseconds().max(0) as f64) / 1000.0);
         match &outcome {
             Ok(()) => run.status = RunStatus::Completed,
             Err(e) => {
@@ -276,14 +337,11 @@ impl Engine {
     async fn collections_for(&self, req: &SyncRequest, cfg: &SyncConfig) -> Result<Vec<String>> {
         let dbs = &self.inner.dbs;
         let remote = dbs.remote()?;
-        let list = async |db: &mongodb::Database, side: Side| -> Result<Vec<String>> {
-            db.list_collection_names()
-                .filter(doc! { "type": "collection" })
-                .await
-                .map_err(|e| dbs.classify(side, "listing collections", &e))
-        };
-        let mut all: BTreeSet<String> = list(&dbs.local, Side::Local).await?.into_iter().collect();
-        all.extend(list(remote, Side::Remote).await?);
+        let mut all: BTreeSet<String> = list_names(dbs, &dbs.local, Side::Local)
+            .await?
+            .into_iter()
+            .collect();
+        all.extend(list_names(dbs, remote, Side::Remote).await?);
         all.retain(|n| !store::is_bookkeeping(n));
         let chosen = match &req.collections {
             Some(names) if !names.is_empty() => {
@@ -291,7 +349,9 @@ impl Engine {
                     if store::is_bookkeeping(n) {
                         return Err(Error::InvalidConfig {
                             field: "collections".into(),
-                            reason: format!("'{n}' is one of TempleSync's own collections and is never synced"),
+                            reason: format!(
+                                "'{n}' is one of TempleSync's own collections and is never synced"
+                            ),
                         });
                     }
                     if !all.contains(n) && !cfg.collections_to_sync.contains(n) {
@@ -309,7 +369,13 @@ impl Engine {
         Ok(chosen)
     }
 
-    async fn run_collections(&self, req: &SyncRequest, cfg: &SyncConfig, run: &mut SyncRun, progress: Option<ProgressFn>) -> Result<()> {
+    async fn run_collections(
+        &self,
+        req: &SyncRequest,
+        cfg: &SyncConfig,
+        run: &mut SyncRun,
+        progress: Option<ProgressFn>,
+    ) -> Result<()> {
         let collections = self.collections_for(req, cfg).await?;
         run.collections = collections.clone();
         let env = RunEnv {
@@ -318,6 +384,7 @@ impl Engine {
             clock: self.inner.clock.clone(),
             run_id: ObjectId::parse_str(&run.id).unwrap_or_default(),
             progress,
+            hook: self.inner.hook.clone(),
         };
         let (mut local_read, mut remote_read) = (0, 0);
         for name in &collections {
@@ -341,13 +408,17 @@ impl Engine {
                         tokio::time::sleep(wait).await;
                     }
                     Err(e) => {
-                        run.documents_read = BTreeMap::from([("local".into(), local_read), ("remote".into(), remote_read)]);
+                        run.documents_read = BTreeMap::from([
+                            ("local".into(), local_read),
+                            ("remote".into(), remote_read),
+                        ]);
                         return Err(self.clean(e));
                     }
                 }
             }
         }
-        run.documents_read = BTreeMap::from([("local".into(), local_read), ("remote".into(), remote_read)]);
+        run.documents_read =
+            BTreeMap::from([("local".into(), local_read), ("remote".into(), remote_read)]);
         Ok(())
     }
 
@@ -367,7 +438,10 @@ impl Engine {
             .await
             .map_err(local_err("reading the sync history"))?;
         let conflicts = dbs.local_coll(store::CONFLICT_LOGS);
-        let total_conflicts = conflicts.count_documents(doc! {}).await.map_err(local_err("reading conflicts"))?;
+        let total_conflicts = conflicts
+            .count_documents(doc! {})
+            .await
+            .map_err(local_err("reading conflicts"))?;
         let unresolved = conflicts
             .count_documents(doc! { "resolved": false })
             .await
@@ -396,12 +470,20 @@ impl Engine {
     }
 
     /// Conflicts, newest first. `resolved: None` lists all.
-    pub async fn conflicts(&self, resolved: Option<bool>, collection: Option<&str>) -> Result<Vec<Conflict>> {
-        conflicts::list(&self.inner.dbs, resolved, collection, 1000).await.map_err(|e| self.clean(e))
+    pub async fn conflicts(
+        &self,
+        resolved: Option<bool>,
+        collection: Option<&str>,
+    ) -> Result<Vec<Conflict>> {
+        conflicts::list(&self.inner.dbs, resolved, collection, 1000)
+            .await
+            .map_err(|e| self.clean(e))
     }
 
     pub async fn conflict(&self, id: &str) -> Result<Conflict> {
-        conflicts::load(&self.inner.dbs, id).await.map(|d| conflicts::view(&d))
+        conflicts::load(&self.inner.dbs, id)
+            .await
+            .map(|d| conflicts::view(&d))
     }
 
     /// Applies a person's decision on one conflict.
@@ -410,8 +492,11 @@ impl Engine {
             .inner
             .running
             .try_lock()
-            .map_err(|_| Error::SyncInProgress { holder: String::new() })?;
-        let acquired = RunLock::acquire(&self.inner.dbs.local, self.inner.clock.clone(), "resolve").await?;
+            .map_err(|_| Error::SyncInProgress {
+                holder: String::new(),
+            })?;
+        let acquired =
+            RunLock::acquire(&self.inner.dbs.local, self.inner.clock.clone(), "resolve").await?;
         let r = conflicts::resolve(&self.inner.dbs, id, &resolution, self.now()).await;
         acquired.lock.release().await;
         r.map_err(|e| self.clean(e))
@@ -422,8 +507,15 @@ impl Engine {
             .inner
             .running
             .try_lock()
-            .map_err(|_| Error::SyncInProgress { holder: String::new() })?;
-        let acquired = RunLock::acquire(&self.inner.dbs.local, self.inner.clock.clone(), "auto-resolve").await?;
+            .map_err(|_| Error::SyncInProgress {
+                holder: String::new(),
+            })?;
+        let acquired = RunLock::acquire(
+            &self.inner.dbs.local,
+            self.inner.clock.clone(),
+            "auto-resolve",
+        )
+        .await?;
         let r = conflicts::auto_resolve(&self.inner.dbs, max, by, self.now()).await;
         acquired.lock.release().await;
         r.map_err(|e| self.clean(e))
@@ -439,10 +531,32 @@ impl Engine {
             .sort(doc! { "startTime": -1 })
             .limit(limit.max(1) as i64)
             .await
-            .map_err(|e| self.clean(self.inner.dbs.classify(Side::Local, "reading the sync history", &e)))?
+            .map_err(|e| {
+                self.clean(
+                    self.inner
+                        .dbs
+                        .classify(Side::Local, "reading the sync history", &e),
+                )
+            })?
             .try_collect()
             .await
             .map_err(local_err("reading the sync history"))?;
         Ok(docs.iter().map(SyncRun::from_document).collect())
     }
+}
+
+async fn list_names(dbs: &Databases, db: &mongodb::Database, side: Side) -> Result<Vec<String>> {
+    db.list_collection_names()
+        .filter(doc! { "type": "collection" })
+        .await
+        .map_err(|e| dbs.classify(side, "listing collections", &e))
+}
+
+/// Front ends spawn runs on their own tasks: the futures must be `Send`.
+#[allow(dead_code)]
+fn assert_send(e: &Engine) {
+    fn is_send<T: Send>(_: &T) {}
+    is_send(&e.sync(SyncRequest::manual()));
+    is_send(&e.status());
+    is_send(&e.auto_resolve(1, ""));
 }

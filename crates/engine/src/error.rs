@@ -18,7 +18,9 @@ pub enum Error {
     )]
     RemoteUnreachable { host: String, reason: String },
 
-    #[error("Cannot reach the local database at {host}: {reason}. Check that MongoDB is running on this computer")]
+    #[error(
+        "Cannot reach the local database at {host}: {reason}. Check that MongoDB is running on this computer"
+    )]
     LocalUnreachable { host: String, reason: String },
 
     #[error("Invalid connection string for the {which} database ({url}): {reason}")]
@@ -46,7 +48,9 @@ pub enum Error {
     #[error("Unknown strategy '{0}': use one of keep_local, keep_remote, merge, rename_local")]
     UnknownStrategy(String),
 
-    #[error("Unknown collection '{name}': there is no such collection on either side (there are: {known})")]
+    #[error(
+        "Unknown collection '{name}': there is no such collection on either side (there are: {known})"
+    )]
     UnknownCollection { name: String, known: String },
 
     #[error("The sync was stopped: {0}")]
@@ -148,7 +152,10 @@ pub(crate) fn is_transient_driver_error(err: &mongodb::error::Error) -> bool {
 /// Whether the connection itself failed (as opposed to the server answering with an error).
 pub(crate) fn is_network_error(err: &mongodb::error::Error) -> bool {
     use mongodb::error::ErrorKind;
-    matches!(*err.kind, ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. })
+    matches!(
+        *err.kind,
+        ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. }
+    )
 }
 
 /// The server's error code, where the server answered with one (a command error or a write
@@ -174,7 +181,12 @@ pub(crate) fn describe_driver_error(err: &mongodb::error::Error) -> String {
         _ => {
             let text = err.to_string();
             // Keep the first line; the rest is driver context a person cannot use.
-            text.lines().next().unwrap_or_default().chars().take(400).collect()
+            text.lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(400)
+                .collect()
         }
     }
 }
@@ -215,7 +227,10 @@ mod tests {
                 reason: "r".into(),
             },
             Error::UnknownStrategy("s".into()),
-            Error::UnknownCollection { name: "c".into(), known: String::new() },
+            Error::UnknownCollection {
+                name: "c".into(),
+                known: String::new(),
+            },
             Error::Interrupted("i".into()),
             Error::Database {
                 context: "c".into(),
@@ -234,6 +249,9 @@ mod tests {
     fn remote_not_configured_message_gives_the_hint() {
         let msg = Error::RemoteNotConfigured.to_string();
         assert!(msg.starts_with("Remote database not configured"));
-        assert!(msg.contains("MONGODB_CLOUD_URL"), "the message must say what to set");
+        assert!(
+            msg.contains("MONGODB_CLOUD_URL"),
+            "the message must say what to set"
+        );
     }
 }

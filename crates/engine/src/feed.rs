@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use bson::{Bson, Document, doc};
-use futures::TryStreamExt;
 use mongodb::Collection;
 use mongodb::change_stream::ChangeStream;
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
@@ -66,7 +65,9 @@ const UNSUPPORTED: &[i32] = &[40573, 40324, 115, 20];
 
 fn pipeline() -> Vec<Document> {
     // Ids and operation types only: the document bodies are fetched when reconciled.
-    vec![doc! { "$project": { "fullDocument": 0, "updateDescription": 0, "fullDocumentBeforeChange": 0 } }]
+    vec![
+        doc! { "$project": { "fullDocument": 0, "updateDescription": 0, "fullDocumentBeforeChange": 0 } },
+    ]
 }
 
 fn code_of(e: &mongodb::error::Error) -> Option<i32> {
@@ -83,12 +84,22 @@ impl RemoteFeed {
         coll: &Collection<Document>,
         token: Option<ResumeToken>,
     ) -> Result<Option<(RemoteFeed, Opened)>> {
-        let map = |e: &mongodb::error::Error| Error::db(Side::Remote, "opening the cloud change feed", e);
+        let map =
+            |e: &mongodb::error::Error| Error::db(Side::Remote, "opening the cloud change feed", e);
         if let Some(t) = token {
-            match coll.watch().pipeline(pipeline()).start_after(t).max_await_time(AWAIT).await {
+            match coll
+                .watch()
+                .pipeline(pipeline())
+                .start_after(t)
+                .max_await_time(AWAIT)
+                .await
+            {
                 Ok(stream) => return Ok(Some((RemoteFeed { stream }, Opened::Resumed))),
                 Err(e) if code_of(&e).is_some_and(|c| HISTORY_LOST.contains(&c)) => {
-                    tracing::warn!(collection = coll.name(), "cloud change history lost; a full scan follows");
+                    tracing::warn!(
+                        collection = coll.name(),
+                        "cloud change history lost; a full scan follows"
+                    );
                     return Self::open_fresh(coll, Opened::HistoryLost).await;
                 }
                 Err(e) if code_of(&e).is_some_and(|c| UNSUPPORTED.contains(&c)) => return Ok(None),
@@ -98,8 +109,16 @@ impl RemoteFeed {
         Self::open_fresh(coll, Opened::Fresh).await
     }
 
-    async fn open_fresh(coll: &Collection<Document>, how: Opened) -> Result<Option<(RemoteFeed, Opened)>> {
-        match coll.watch().pipeline(pipeline()).max_await_time(AWAIT).await {
+    async fn open_fresh(
+        coll: &Collection<Document>,
+        how: Opened,
+    ) -> Result<Option<(RemoteFeed, Opened)>> {
+        match coll
+            .watch()
+            .pipeline(pipeline())
+            .max_await_time(AWAIT)
+            .await
+        {
             Ok(stream) => Ok(Some((RemoteFeed { stream }, how))),
             Err(e) if code_of(&e).is_some_and(|c| UNSUPPORTED.contains(&c)) => Ok(None),
             Err(e) => Err(Error::db(Side::Remote, "opening the cloud change feed", &e)),
@@ -144,35 +163,8 @@ impl RemoteFeed {
 
     /// Where the next run resumes: after everything drained so far.
     pub fn token(&self) -> Option<Bson> {
-        self.stream.resume_token().and_then(|t| bson::to_bson(&t).ok())
+        self.stream
+            .resume_token()
+            .and_then(|t| bson::to_bson(&t).ok())
     }
-}
-
-/// Reads a whole collection in `_id` order, a batch at a time (for scans).
-pub(crate) async fn scan_batches(
-    coll: &Collection<Document>,
-    side: Side,
-    batch: usize,
-    mut each: impl AsyncFnMut(Vec<Document>) -> Result<()>,
-) -> Result<()> {
-    let mut cursor = coll
-        .find(doc! {})
-        .batch_size(batch.min(i32::MAX as usize) as u32)
-        .await
-        .map_err(|e| Error::db(side, "scanning a collection", &e))?;
-    let mut buf = Vec::with_capacity(batch);
-    while let Some(d) = cursor
-        .try_next()
-        .await
-        .map_err(|e| Error::db(side, "scanning a collection", &e))?
-    {
-        buf.push(d);
-        if buf.len() >= batch {
-            each(std::mem::take(&mut buf)).await?;
-        }
-    }
-    if !buf.is_empty() {
-        each(buf).await?;
-    }
-    Ok(())
 }

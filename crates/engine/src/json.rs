@@ -10,15 +10,19 @@ pub fn to_display(v: &Bson) -> Value {
         Bson::Boolean(b) => Value::Bool(*b),
         Bson::Int32(i) => json!(i),
         Bson::Int64(i) => json!(i),
-        Bson::Double(d) => serde_json::Number::from_f64(*d).map_or_else(|| Value::String(d.to_string()), Value::Number),
+        Bson::Double(d) => serde_json::Number::from_f64(*d)
+            .map_or_else(|| Value::String(d.to_string()), Value::Number),
         Bson::String(s) => Value::String(s.clone()),
         Bson::ObjectId(o) => Value::String(o.to_hex()),
         Bson::DateTime(t) => Value::String(
-            t.try_to_rfc3339_string().unwrap_or_else(|_| t.timestamp_millis().to_string()),
+            t.try_to_rfc3339_string()
+                .unwrap_or_else(|_| t.timestamp_millis().to_string()),
         ),
         Bson::Decimal128(d) => Value::String(d.to_string()),
         Bson::Array(a) => Value::Array(a.iter().map(to_display).collect()),
-        Bson::Document(d) => Value::Object(d.iter().map(|(k, v)| (k.clone(), to_display(v))).collect()),
+        Bson::Document(d) => {
+            Value::Object(d.iter().map(|(k, v)| (k.clone(), to_display(v))).collect())
+        }
         other => other.clone().into_relaxed_extjson(),
     }
 }

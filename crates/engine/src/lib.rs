@@ -22,9 +22,11 @@ pub mod settings;
 pub mod store;
 
 pub use config::{ConflictStrategy, SyncConfig};
-pub use conflicts::{AutoResolveReport, Conflict, ConflictKind, Resolution, ResolveOutcome, ResolveValue, Strategy};
+pub use conflicts::{
+    AutoResolveReport, Conflict, ConflictKind, Resolution, ResolveOutcome, ResolveValue, Strategy,
+};
 pub use engine::{Engine, SyncRequest, SyncStatus};
 pub use error::{Error, Result};
 pub use logs::{RunStatus, SyncRun, Trigger};
-pub use run::{Progress, ProgressFn};
+pub use run::{Progress, ProgressFn, Step, StepHook};
 pub use settings::{Settings, redact_url};

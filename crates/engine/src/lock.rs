@@ -45,7 +45,11 @@ fn process_is_gone(pid: i64) -> bool {
 }
 
 impl RunLock {
-    pub async fn acquire(db: &mongodb::Database, clock: Arc<dyn Clock>, purpose: &str) -> Result<Acquired> {
+    pub async fn acquire(
+        db: &mongodb::Database,
+        clock: Arc<dyn Clock>,
+        purpose: &str,
+    ) -> Result<Acquired> {
         let coll = db.collection::<Document>(SYNC_STATE);
         let holder = bson::oid::ObjectId::new().to_hex();
         let host = this_host();
@@ -67,16 +71,27 @@ impl RunLock {
             .map_err(|e| map(&e))?;
         if let Some(prev) = previous {
             let stale = !matches!(prev.get("holder"), None | Some(Bson::Null));
-            return Ok(Acquired { lock: RunLock::start(coll, holder, clock), took_over_stale: stale });
+            return Ok(Acquired {
+                lock: RunLock::start(coll, holder, clock),
+                took_over_stale: stale,
+            });
         }
         // No lock document yet: create it (a racing creator makes this fail with a duplicate key).
-        let current = coll.find_one(doc! { "_id": LOCK_ID }).await.map_err(|e| map(&e))?;
+        let current = coll
+            .find_one(doc! { "_id": LOCK_ID })
+            .await
+            .map_err(|e| map(&e))?;
         let Some(current) = current else {
             let mut fresh = claim.get_document("$set").cloned().unwrap_or_default();
             fresh.insert("_id", LOCK_ID);
             return match coll.insert_one(fresh).await {
-                Ok(_) => Ok(Acquired { lock: RunLock::start(coll, holder, clock), took_over_stale: false }),
-                Err(_) => Err(Error::SyncInProgress { holder: String::new() }),
+                Ok(_) => Ok(Acquired {
+                    lock: RunLock::start(coll, holder, clock),
+                    took_over_stale: false,
+                }),
+                Err(_) => Err(Error::SyncInProgress {
+                    holder: String::new(),
+                }),
             };
         };
         // Held. If by a process of this computer that no longer exists, take it over.
@@ -86,7 +101,10 @@ impl RunLock {
             let filter = doc! { "_id": LOCK_ID, "holder": current.get("holder").cloned().unwrap_or(Bson::Null) };
             let taken = coll.update_one(filter, claim).await.map_err(|e| map(&e))?;
             if taken.modified_count == 1 {
-                return Ok(Acquired { lock: RunLock::start(coll, holder, clock), took_over_stale: true });
+                return Ok(Acquired {
+                    lock: RunLock::start(coll, holder, clock),
+                    took_over_stale: true,
+                });
             }
         }
         let since = current
@@ -95,7 +113,10 @@ impl RunLock {
             .unwrap_or_default();
         let what = current.get_str("purpose").unwrap_or("sync");
         Err(Error::SyncInProgress {
-            holder: format!(" ({what} on {}, process {their_pid}{since})", current.get_str("host").unwrap_or("?")),
+            holder: format!(
+                " ({what} on {}, process {their_pid}{since})",
+                current.get_str("host").unwrap_or("?")
+            ),
         })
     }
 
@@ -116,7 +137,11 @@ impl RunLock {
                 }
             }
         });
-        RunLock { coll, holder, renewal }
+        RunLock {
+            coll,
+            holder,
+            renewal,
+        }
     }
 
     pub async fn release(self) {
@@ -151,7 +176,10 @@ pub(crate) async fn is_held(db: &mongodb::Database, clock: &dyn Clock) -> Result
         None => false,
         Some(d) => {
             let held = !matches!(d.get("holder"), None | Some(Bson::Null));
-            let live = d.get_datetime("expiresAt").map(|t| t.to_chrono() > clock.now()).unwrap_or(false);
+            let live = d
+                .get_datetime("expiresAt")
+                .map(|t| t.to_chrono() > clock.now())
+                .unwrap_or(false);
             let gone = d.get_str("host").ok() == Some(this_host().as_str())
                 && d.get_i64("pid").map(process_is_gone).unwrap_or(false);
             held && live && !gone

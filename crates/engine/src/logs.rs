@@ -101,7 +101,9 @@ pub struct SyncRun {
 }
 
 fn counts_doc(m: &BTreeMap<String, u64>) -> Document {
-    m.iter().map(|(k, v)| (k.clone(), Bson::Int64(*v as i64))).collect()
+    m.iter()
+        .map(|(k, v)| (k.clone(), Bson::Int64(*v as i64)))
+        .collect()
 }
 
 fn counts_of(d: &Document, key: &str) -> BTreeMap<String, u64> {
@@ -148,14 +150,21 @@ impl SyncRun {
     pub(crate) fn from_document(d: &Document) -> SyncRun {
         let dt = |k: &str| d.get_datetime(k).ok().map(|t| t.to_chrono());
         SyncRun {
-            id: d.get_object_id("_id").map(|o| o.to_hex()).unwrap_or_default(),
+            id: d
+                .get_object_id("_id")
+                .map(|o| o.to_hex())
+                .unwrap_or_default(),
             start_time: dt("startTime").unwrap_or_default(),
             end_time: dt("endTime"),
             status: RunStatus::parse(d.get_str("status").unwrap_or("failed")),
             trigger: Trigger::parse(d.get_str("trigger").unwrap_or("manual")),
             collections: d
                 .get_array("collections")
-                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default(),
             local_to_remote: counts_of(d, "localToRemote"),
             remote_to_local: counts_of(d, "remoteToLocal"),
@@ -203,7 +212,11 @@ mod tests {
             conflicts: BTreeMap::from([("admins".into(), 1)]),
             duration_seconds: Some(1.5),
             error: None,
-            errors: vec![DocumentError { collection: "admins".into(), document_id: "x".into(), message: "m".into() }],
+            errors: vec![DocumentError {
+                collection: "admins".into(),
+                document_id: "x".into(),
+                message: "m".into(),
+            }],
             documents_read: BTreeMap::from([("remote".into(), 7)]),
             host: "pc1".into(),
         };

@@ -42,9 +42,20 @@ fn merge_level(
     conflicts: &mut Vec<FieldConflict>,
 ) -> Document {
     // One side unchanged: the other side exactly, field order included.
-    let strip = |d: &Document| if prefix.is_empty() { content(d) } else { d.clone() };
+    let strip = |d: &Document| {
+        if prefix.is_empty() {
+            content(d)
+        } else {
+            d.clone()
+        }
+    };
     let (b, l, r) = (strip(base), strip(local), strip(remote));
-    let doc_eq = |x: &Document, y: &Document| same_value(Some(&Bson::Document(x.clone())), Some(&Bson::Document(y.clone())));
+    let doc_eq = |x: &Document, y: &Document| {
+        same_value(
+            Some(&Bson::Document(x.clone())),
+            Some(&Bson::Document(y.clone())),
+        )
+    };
     if doc_eq(&l, &b) {
         return r;
     }
@@ -55,7 +66,10 @@ fn merge_level(
     let keys = local
         .keys()
         .chain(remote.keys().filter(|k| !local.contains_key(k.as_str())))
-        .chain(base.keys().filter(|k| !local.contains_key(k.as_str()) && !remote.contains_key(k.as_str())))
+        .chain(
+            base.keys()
+                .filter(|k| !local.contains_key(k.as_str()) && !remote.contains_key(k.as_str())),
+        )
         .cloned()
         .collect::<Vec<_>>();
     for key in keys {
@@ -63,7 +77,11 @@ fn merge_level(
             continue;
         }
         let (b, l, r) = (base.get(&key), local.get(&key), remote.get(&key));
-        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         let chosen = if same_value(l, r) || same_value(r, b) {
             l.cloned()
         } else if same_value(l, b) {
@@ -106,7 +124,10 @@ fn newer(l: Option<&Bson>, r: Option<&Bson>) -> Option<Bson> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finding {
     /// The same fields changed on both sides. `merged` holds every non-conflicting change.
-    Edit { fields: Vec<FieldConflict>, merged: Document },
+    Edit {
+        fields: Vec<FieldConflict>,
+        merged: Document,
+    },
     /// Deleted here, changed in the cloud.
     LocalDeletedRemoteEdited,
     /// Deleted in the cloud, changed here.
@@ -209,7 +230,11 @@ pub fn decide(
             match strategy {
                 ConflictStrategy::Manual => Decision::Conflict(finding),
                 ConflictStrategy::LastWriteWins => {
-                    let winner = if remote_is_newer(l, r) { Winner::Remote } else { Winner::Local };
+                    let winner = if remote_is_newer(l, r) {
+                        Winner::Remote
+                    } else {
+                        Winner::Local
+                    };
                     let mut merged = m.merged;
                     if winner == Winner::Remote {
                         for c in &m.conflicts {
@@ -227,7 +252,12 @@ pub fn decide(
     }
 }
 
-fn lww_or_hold(strategy: ConflictStrategy, finding: Finding, winner: Winner, apply: Decision) -> Decision {
+fn lww_or_hold(
+    strategy: ConflictStrategy,
+    finding: Finding,
+    winner: Winner,
+    apply: Decision,
+) -> Decision {
     match strategy {
         ConflictStrategy::Manual => Decision::Conflict(finding),
         ConflictStrategy::LastWriteWins => Decision::AutoResolved {
@@ -275,9 +305,17 @@ mod tests {
         let base = doc! { "_id": 1, "name": "Ravi", "phone": "111", "updatedAt": t(1) };
         let local = doc! { "_id": 1, "name": "Ravi K", "phone": "111", "updatedAt": t(5) };
         let remote = doc! { "_id": 1, "name": "Ravi", "phone": "222", "updatedAt": t(7) };
-        match decide(Some(&local), Some(&base), Some(&remote), ConflictStrategy::Manual) {
+        match decide(
+            Some(&local),
+            Some(&base),
+            Some(&remote),
+            ConflictStrategy::Manual,
+        ) {
             Decision::Merge(m) => {
-                assert_eq!(m, doc! { "_id": 1, "name": "Ravi K", "phone": "222", "updatedAt": t(7) })
+                assert_eq!(
+                    m,
+                    doc! { "_id": 1, "name": "Ravi K", "phone": "222", "updatedAt": t(7) }
+                )
             }
             other => panic!("expected a merge, got {other:?}"),
         }
@@ -288,7 +326,12 @@ mod tests {
         let base = doc! { "_id": 1, "phone": "111" };
         let local = doc! { "_id": 1, "phone": "222" };
         let remote = doc! { "_id": 1, "phone": "333" };
-        match decide(Some(&local), Some(&base), Some(&remote), ConflictStrategy::Manual) {
+        match decide(
+            Some(&local),
+            Some(&base),
+            Some(&remote),
+            ConflictStrategy::Manual,
+        ) {
             Decision::Conflict(Finding::Edit { fields, .. }) => {
                 assert_eq!(fields.len(), 1);
                 assert_eq!(fields[0].path, "phone");
@@ -306,7 +349,12 @@ mod tests {
         let local = doc! { "_id": 1, "phone": "222", "x": 2 };
         let remote = doc! { "_id": 1, "phone": "222", "x": 1 };
         assert_eq!(
-            decide(Some(&local), Some(&base), Some(&remote), ConflictStrategy::Manual),
+            decide(
+                Some(&local),
+                Some(&base),
+                Some(&remote),
+                ConflictStrategy::Manual
+            ),
             Decision::Push(local.clone())
         );
     }
@@ -317,7 +365,12 @@ mod tests {
         let local = doc! { "_id": 1, "address": { "city": "Mumbai", "zip": "1" } };
         let remote = doc! { "_id": 1, "address": { "city": "Pune", "zip": "2" } };
         assert_eq!(
-            decide(Some(&local), Some(&base), Some(&remote), ConflictStrategy::Manual),
+            decide(
+                Some(&local),
+                Some(&base),
+                Some(&remote),
+                ConflictStrategy::Manual
+            ),
             Decision::Merge(doc! { "_id": 1, "address": { "city": "Mumbai", "zip": "2" } })
         );
     }
@@ -327,8 +380,17 @@ mod tests {
         let base = doc! { "_id": 1, "phone": "111", "updatedAt": t(1) };
         let local = doc! { "_id": 1, "phone": "222", "updatedAt": t(5) };
         let remote = doc! { "_id": 1, "phone": "333", "updatedAt": t(9) };
-        match decide(Some(&local), Some(&base), Some(&remote), ConflictStrategy::LastWriteWins) {
-            Decision::AutoResolved { apply, winner, finding } => {
+        match decide(
+            Some(&local),
+            Some(&base),
+            Some(&remote),
+            ConflictStrategy::LastWriteWins,
+        ) {
+            Decision::AutoResolved {
+                apply,
+                winner,
+                finding,
+            } => {
                 assert_eq!(winner, Winner::Remote);
                 assert_eq!(*apply, Decision::Pull(remote.clone()));
                 assert!(matches!(finding, Finding::Edit { .. }));
@@ -362,7 +424,15 @@ mod tests {
         let base = doc! { "_id": 1, "v": 1 };
         let local = doc! { "_id": 1, "v": 1, "syncStatus": "pending" };
         let remote = doc! { "_id": 1, "v": 1, "syncStatus": "synced", "syncedAt": t(3) };
-        assert_eq!(decide(Some(&local), Some(&base), Some(&remote), ConflictStrategy::Manual), Decision::InSync);
+        assert_eq!(
+            decide(
+                Some(&local),
+                Some(&base),
+                Some(&remote),
+                ConflictStrategy::Manual
+            ),
+            Decision::InSync
+        );
     }
 
     fn arb_value() -> impl Strategy<Value = Bson> {

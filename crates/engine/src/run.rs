@@ -47,12 +47,38 @@ pub struct Progress {
 
 pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 
+/// The steps of a run, in order, where a [`StepHook`] is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Local changes were read; nothing written yet for this batch.
+    ReadLocalChanges,
+    /// The cloud's change feed was read.
+    ReadRemoteChanges,
+    /// A batch was written to the cloud; the local side is not yet updated.
+    PushedBatch,
+    /// Documents from the cloud were written here; the synced versions are not yet recorded.
+    AppliedLocal,
+    /// Synced versions recorded; local documents about to be marked synced.
+    MarkSynced,
+    /// Conflicts about to be written.
+    WriteConflicts,
+    /// The collection is done; its checkpoint is about to be saved.
+    SaveCheckpoint,
+}
+
+/// Called at each [`Step`] with the collection's name. An error stops the run there, as a
+/// crash or a lost connection would: this is how tests cut runs at precise points.
+pub type StepHook =
+    Arc<dyn Fn(Step, &str) -> futures::future::BoxFuture<'static, Result<()>> + Send + Sync>;
+
 pub(crate) struct RunEnv<'a> {
     pub dbs: &'a Databases,
     pub cfg: &'a SyncConfig,
     pub clock: Arc<dyn Clock>,
     pub run_id: ObjectId,
     pub progress: Option<ProgressFn>,
+    pub hook: Option<StepHook>,
 }
 
 struct BaseEntry {
@@ -171,6 +197,13 @@ impl<'a> CollectionSync<'a> {
         to_bson(self.env.clock.now())
     }
 
+    async fn step(&self, step: Step) -> Result<()> {
+        match &self.env.hook {
+            Some(h) => h(step, &self.name).await,
+            None => Ok(()),
+        }
+    }
+
     fn checkpoint_id(&self) -> String {
         format!("checkpoint:{}", self.name)
     }
@@ -185,7 +218,10 @@ impl<'a> CollectionSync<'a> {
             .unwrap_or_default();
         let crashed_before = cp.get_bool("inProgress").unwrap_or(false);
         let scan_complete = cp.get_bool("scanComplete").unwrap_or(false);
-        let token = cp.get("token").filter(|_| scan_complete).and_then(feed::decode_token);
+        let token = cp
+            .get("token")
+            .filter(|_| scan_complete)
+            .and_then(feed::decode_token);
 
         state
             .update_one(
@@ -209,13 +245,15 @@ impl<'a> CollectionSync<'a> {
             // Local changes first, so a local document that takes a unique value is flagged
             // before the cloud document holding that value is looked at.
             let new_local = self.process_local_pending().await?;
-            self.process_local_deletes(new_local, crashed_before, &cp).await?;
+            self.process_local_deletes(new_local, crashed_before, &cp)
+                .await?;
         }
         // The cloud's changes, then whatever arrived while we worked, until quiet.
         let mut rounds = 0;
         if let Some((f, _)) = feed.as_mut() {
             loop {
                 let drained = f.drain(self.batch() * 50).await?;
+                self.step(Step::ReadRemoteChanges).await?;
                 let ids = self.foreign_changes(drained.events);
                 self.reconcile_ids(ids).await?;
                 if drained.invalidated {
@@ -234,6 +272,7 @@ impl<'a> CollectionSync<'a> {
         }
         self.retry_later().await?;
         let token = feed.as_ref().and_then(|(f, _)| f.token());
+        self.step(Step::SaveCheckpoint).await?;
         self.save_checkpoint(token, true).await?;
         Ok(())
     }
@@ -288,20 +327,35 @@ impl<'a> CollectionSync<'a> {
         let entries: Vec<Document> = dirty
             .find(doc! { "collection": &self.name })
             .await
-            .map_err(db_err(Side::Local, "reading the list of documents to recheck"))?
+            .map_err(db_err(
+                Side::Local,
+                "reading the list of documents to recheck",
+            ))?
             .try_collect()
             .await
-            .map_err(db_err(Side::Local, "reading the list of documents to recheck"))?;
+            .map_err(db_err(
+                Side::Local,
+                "reading the list of documents to recheck",
+            ))?;
         if entries.is_empty() {
             return Ok(());
         }
-        let ids: Vec<Bson> = entries.iter().filter_map(|e| e.get("docId").cloned()).collect();
+        let ids: Vec<Bson> = entries
+            .iter()
+            .filter_map(|e| e.get("docId").cloned())
+            .collect();
         self.reconcile_ids(ids).await?;
-        let entry_ids: Vec<Bson> = entries.iter().filter_map(|e| e.get("_id").cloned()).collect();
+        let entry_ids: Vec<Bson> = entries
+            .iter()
+            .filter_map(|e| e.get("_id").cloned())
+            .collect();
         dirty
             .delete_many(doc! { "_id": { "$in": entry_ids } })
             .await
-            .map_err(db_err(Side::Local, "clearing the list of documents to recheck"))?;
+            .map_err(db_err(
+                Side::Local,
+                "clearing the list of documents to recheck",
+            ))?;
         Ok(())
     }
 
@@ -317,12 +371,16 @@ impl<'a> CollectionSync<'a> {
         let mut new_docs = 0u64;
         let mut buf = Vec::new();
         loop {
-            let next = cursor.try_next().await.map_err(db_err(Side::Local, "reading local changes"))?;
+            let next = cursor
+                .try_next()
+                .await
+                .map_err(db_err(Side::Local, "reading local changes"))?;
             let end = next.is_none();
             if let Some(d) = next {
                 buf.push(d);
             }
             if buf.len() >= self.batch() || (end && !buf.is_empty()) {
+                self.step(Step::ReadLocalChanges).await?;
                 let docs = std::mem::take(&mut buf);
                 new_docs += self.reconcile_docs(docs, Side::Local).await?;
             }
@@ -334,7 +392,12 @@ impl<'a> CollectionSync<'a> {
 
     /// Finds documents deleted locally. A cheap count tells whether any can be missing; only
     /// then (or after a crash, or once a day) are the ids compared with the bases.
-    async fn process_local_deletes(&mut self, new_local: u64, crashed_before: bool, cp: &Document) -> Result<()> {
+    async fn process_local_deletes(
+        &mut self,
+        new_local: u64,
+        crashed_before: bool,
+        cp: &Document,
+    ) -> Result<()> {
         let local_count = self
             .local
             .estimated_document_count()
@@ -363,7 +426,11 @@ impl<'a> CollectionSync<'a> {
             .projection(doc! { "_id": 1 })
             .await
             .map_err(db_err(Side::Local, "listing local ids"))?;
-        while let Some(d) = cursor.try_next().await.map_err(db_err(Side::Local, "listing local ids"))? {
+        while let Some(d) = cursor
+            .try_next()
+            .await
+            .map_err(db_err(Side::Local, "listing local ids"))?
+        {
             if let Some(id) = d.get("_id") {
                 local_ids.insert(IdKey::of(id));
             }
@@ -376,7 +443,11 @@ impl<'a> CollectionSync<'a> {
             .projection(doc! { "_id": 1 })
             .await
             .map_err(db_err(Side::Local, "listing synced ids"))?;
-        while let Some(d) = cursor.try_next().await.map_err(db_err(Side::Local, "listing synced ids"))? {
+        while let Some(d) = cursor
+            .try_next()
+            .await
+            .map_err(db_err(Side::Local, "listing synced ids"))?
+        {
             if let Some(id) = d.get("_id") {
                 let k = IdKey::of(id);
                 if !local_ids.contains(&k) {
@@ -399,29 +470,8 @@ impl<'a> CollectionSync<'a> {
     /// First sync, or the cloud history was lost: look at every document on both sides.
     async fn full_scan(&mut self) -> Result<()> {
         self.out.scanned = true;
-        let batch = self.batch();
-        let local = self.local.clone();
-        scan_into(&local, Side::Local, batch, async |docs| {
-            self.reconcile_docs(docs, Side::Local).await.map(|_| ())
-        })
-        .await?;
-        let remote_count = self
-            .remote
-            .estimated_document_count()
-            .await
-            .map_err(db_err(Side::Remote, "counting cloud documents"))?;
-        let remote = self.remote.clone();
-        scan_into(&remote, Side::Remote, batch, async |docs| {
-            let fresh: Vec<Document> = docs
-                .into_iter()
-                .filter(|d| d.get("_id").is_some_and(|id| !self.done.contains(&IdKey::of(id))))
-                .collect();
-            if fresh.is_empty() {
-                return Ok(());
-            }
-            self.reconcile_docs(fresh, Side::Remote).await.map(|_| ())
-        })
-        .await?;
+        self.scan_side(Side::Local).await?;
+        self.scan_side(Side::Remote).await?;
         // Bases of documents now on neither side.
         let mut gone = Vec::new();
         let mut cursor = self
@@ -430,15 +480,54 @@ impl<'a> CollectionSync<'a> {
             .projection(doc! { "_id": 1 })
             .await
             .map_err(db_err(Side::Local, "listing synced ids"))?;
-        while let Some(d) = cursor.try_next().await.map_err(db_err(Side::Local, "listing synced ids"))? {
+        while let Some(d) = cursor
+            .try_next()
+            .await
+            .map_err(db_err(Side::Local, "listing synced ids"))?
+        {
             if let Some(id) = d.get("_id") {
                 if !self.done.contains(&IdKey::of(id)) {
                     gone.push(id.clone());
                 }
             }
         }
-        tracing::debug!(collection = %self.name, remote_count, gone = gone.len(), "full scan done");
+        tracing::debug!(collection = %self.name, gone = gone.len(), "full scan done");
         self.reconcile_ids(gone).await
+    }
+
+    /// Reconciles every document of one side, a batch at a time, skipping those already done.
+    async fn scan_side(&mut self, side: Side) -> Result<()> {
+        let coll = match side {
+            Side::Local => self.local.clone(),
+            Side::Remote => self.remote.clone(),
+        };
+        let mut cursor = coll
+            .find(doc! {})
+            .batch_size(self.batch() as u32)
+            .await
+            .map_err(db_err(side, "scanning a collection"))?;
+        let mut buf = Vec::new();
+        loop {
+            let next = cursor
+                .try_next()
+                .await
+                .map_err(db_err(side, "scanning a collection"))?;
+            let end = next.is_none();
+            if let Some(d) = next {
+                if d.get("_id")
+                    .is_some_and(|id| !self.done.contains(&IdKey::of(id)))
+                {
+                    buf.push(d);
+                }
+            }
+            if buf.len() >= self.batch() || (end && !buf.is_empty()) {
+                let docs = std::mem::take(&mut buf);
+                self.reconcile_docs(docs, side).await?;
+            }
+            if end {
+                return Ok(());
+            }
+        }
     }
 
     /// Reconciles documents already read from one side.
@@ -505,7 +594,11 @@ impl<'a> CollectionSync<'a> {
         Ok(())
     }
 
-    async fn fetch(coll: &Collection<Document>, side: Side, ids: &[Bson]) -> Result<HashMap<IdKey, Document>> {
+    async fn fetch(
+        coll: &Collection<Document>,
+        side: Side,
+        ids: &[Bson],
+    ) -> Result<HashMap<IdKey, Document>> {
         let docs: Vec<Document> = coll
             .find(doc! { "_id": { "$in": ids.to_vec() } })
             .await
@@ -575,17 +668,36 @@ impl<'a> CollectionSync<'a> {
                 if local.is_some() && base.is_none() {
                     new_local += 1;
                 }
-                let decision = decide(local.as_ref(), base.as_ref().map(|b| &b.doc), remote.as_ref(), strategy);
-                Item { id, key, local, base, remote, decision, clash: None, ok: true, retry: false }
+                let decision = decide(
+                    local.as_ref(),
+                    base.as_ref().map(|b| &b.doc),
+                    remote.as_ref(),
+                    strategy,
+                );
+                Item {
+                    id,
+                    key,
+                    local,
+                    base,
+                    remote,
+                    decision,
+                    clash: None,
+                    ok: true,
+                    retry: false,
+                }
             })
             .collect();
 
         self.check_unique_remote(&mut items).await?;
         self.check_unique_local(&mut items).await?;
         self.write_remote(&mut items).await?;
+        self.step(Step::PushedBatch).await?;
         self.write_local(&mut items).await?;
+        self.step(Step::AppliedLocal).await?;
         self.write_bases(&items).await?;
+        self.step(Step::MarkSynced).await?;
         self.mark_synced(&items).await?;
+        self.step(Step::WriteConflicts).await?;
         self.record_conflicts(&items).await?;
 
         for it in &items {
@@ -624,7 +736,11 @@ impl<'a> CollectionSync<'a> {
     }
 
     /// A unique value that a version takes and that its other side did not already have.
-    fn unique_values<'d>(&self, doc: &'d Document, before: Option<&Document>) -> Vec<(String, &'d Bson)> {
+    fn unique_values<'d>(
+        &self,
+        doc: &'d Document,
+        before: Option<&Document>,
+    ) -> Vec<(String, &'d Bson)> {
         self.unique
             .iter()
             .filter_map(|f| {
@@ -632,9 +748,9 @@ impl<'a> CollectionSync<'a> {
                 if matches!(v, Bson::Null) {
                     return None;
                 }
-                let unchanged = before.and_then(|b| get_path(b, f)).is_some_and(|old| {
-                    crate::content::same_value(Some(old), Some(v))
-                });
+                let unchanged = before
+                    .and_then(|b| get_path(b, f))
+                    .is_some_and(|old| crate::content::same_value(Some(old), Some(v)));
                 (!unchanged).then(|| (f.clone(), v))
             })
             .collect()
@@ -670,7 +786,10 @@ impl<'a> CollectionSync<'a> {
                 .filter(|it| match &it.decision {
                     Decision::DeleteRemote => true,
                     d => Self::outgoing(d).is_some_and(|doc| {
-                        let (new, old) = (get_path(doc, &field), it.remote.as_ref().and_then(|r| get_path(r, &field)));
+                        let (new, old) = (
+                            get_path(doc, &field),
+                            it.remote.as_ref().and_then(|r| get_path(r, &field)),
+                        );
                         !crate::content::same_value(new, old)
                     }),
                 })
@@ -680,14 +799,24 @@ impl<'a> CollectionSync<'a> {
                 if it.clash.is_some() {
                     continue;
                 }
-                let Some(doc) = Self::outgoing(&it.decision) else { continue };
-                let Some(value) = get_path(doc, &field).filter(|v| !matches!(v, Bson::Null)) else { continue };
-                if it.remote.as_ref().and_then(|r| get_path(r, &field)).is_some_and(|old| crate::content::same_value(Some(old), Some(value))) {
+                let Some(doc) = Self::outgoing(&it.decision) else {
+                    continue;
+                };
+                let Some(value) = get_path(doc, &field).filter(|v| !matches!(v, Bson::Null)) else {
+                    continue;
+                };
+                if it
+                    .remote
+                    .as_ref()
+                    .and_then(|r| get_path(r, &field))
+                    .is_some_and(|old| crate::content::same_value(Some(old), Some(value)))
+                {
                     continue;
                 }
                 let holder = holders.iter().find(|h| {
-                    h.get("_id").is_some_and(|hid| IdKey::of(hid) != it.key && !leaving.contains(&IdKey::of(hid)))
-                        && crate::content::same_value(get_path(h, &field), Some(value))
+                    h.get("_id").is_some_and(|hid| {
+                        IdKey::of(hid) != it.key && !leaving.contains(&IdKey::of(hid))
+                    }) && crate::content::same_value(get_path(h, &field), Some(value))
                 });
                 if let Some(h) = holder {
                     it.clash = Some(UniqueClash {
@@ -709,7 +838,11 @@ impl<'a> CollectionSync<'a> {
             let wanted: Vec<Bson> = items
                 .iter()
                 .filter(|it| it.clash.is_none())
-                .filter_map(|it| Self::incoming(&it.decision).and_then(|d| get_path(d, &field)).cloned())
+                .filter_map(|it| {
+                    Self::incoming(&it.decision)
+                        .and_then(|d| get_path(d, &field))
+                        .cloned()
+                })
                 .filter(|v| !matches!(v, Bson::Null))
                 .collect();
             if wanted.is_empty() {
@@ -727,7 +860,12 @@ impl<'a> CollectionSync<'a> {
                 if it.clash.is_some() {
                     continue;
                 }
-                let Some(value) = Self::incoming(&it.decision).and_then(|d| get_path(d, &field)).cloned() else { continue };
+                let Some(value) = Self::incoming(&it.decision)
+                    .and_then(|d| get_path(d, &field))
+                    .cloned()
+                else {
+                    continue;
+                };
                 if let Some(h) = holders.iter().find(|h| {
                     h.get("_id").is_some_and(|hid| IdKey::of(hid) != it.key)
                         && crate::content::same_value(get_path(h, &field), Some(&value))
@@ -758,7 +896,10 @@ impl<'a> CollectionSync<'a> {
                         .await
                         .map_err(db_err(Side::Remote, "deleting in the cloud"))?;
                     if res.deleted_count == 1 {
-                        self.echoes.entry(it.key.clone()).or_default().push(Op::Delete);
+                        self.echoes
+                            .entry(it.key.clone())
+                            .or_default()
+                            .push(Op::Delete);
                         self.out.pushed += 1;
                     } else {
                         it.ok = false;
@@ -766,18 +907,20 @@ impl<'a> CollectionSync<'a> {
                     }
                 }
                 d => {
-                    let Some(doc) = Self::outgoing(d) else { continue };
+                    let Some(doc) = Self::outgoing(d) else {
+                        continue;
+                    };
                     let out = as_synced(doc, now);
                     match &it.remote {
                         None => inserts.push((i, out)),
                         Some(r) => {
-                            let res = self
-                                .remote
-                                .replace_one(unchanged(r), out)
-                                .await;
+                            let res = self.remote.replace_one(unchanged(r), out).await;
                             match res {
                                 Ok(res) if res.matched_count == 1 => {
-                                    self.echoes.entry(it.key.clone()).or_default().push(Op::Replace);
+                                    self.echoes
+                                        .entry(it.key.clone())
+                                        .or_default()
+                                        .push(Op::Replace);
                                     self.out.pushed += 1;
                                 }
                                 Ok(_) => {
@@ -788,7 +931,9 @@ impl<'a> CollectionSync<'a> {
                                     it.ok = false;
                                     it.clash = Some(self.clash_from_index(doc).await?);
                                 }
-                                Err(e) => return Err(Error::db(Side::Remote, "writing to the cloud", &e)),
+                                Err(e) => {
+                                    return Err(Error::db(Side::Remote, "writing to the cloud", &e));
+                                }
                             }
                         }
                     }
@@ -799,23 +944,30 @@ impl<'a> CollectionSync<'a> {
             return Ok(());
         }
         let docs: Vec<Document> = inserts.iter().map(|(_, d)| d.clone()).collect();
-        let failed: HashMap<usize, (i32, String)> = match self.remote.insert_many(docs).ordered(false).await {
-            Ok(_) => HashMap::new(),
-            Err(e) => match &*e.kind {
-                mongodb::error::ErrorKind::InsertMany(ime) if ime.write_concern_error.is_none() => ime
-                    .write_errors
-                    .iter()
-                    .flatten()
-                    .map(|w| (w.index, (w.code, w.message.clone())))
-                    .collect(),
-                _ => return Err(Error::db(Side::Remote, "writing to the cloud", &e)),
-            },
-        };
+        let failed: HashMap<usize, (i32, String)> =
+            match self.remote.insert_many(docs).ordered(false).await {
+                Ok(_) => HashMap::new(),
+                Err(e) => match &*e.kind {
+                    mongodb::error::ErrorKind::InsertMany(ime)
+                        if ime.write_concern_error.is_none() =>
+                    {
+                        ime.write_errors
+                            .iter()
+                            .flatten()
+                            .map(|w| (w.index, (w.code, w.message.clone())))
+                            .collect()
+                    }
+                    _ => return Err(Error::db(Side::Remote, "writing to the cloud", &e)),
+                },
+            };
         for (pos, (i, doc)) in inserts.iter().enumerate() {
             let it = &mut items[*i];
             match failed.get(&pos) {
                 None => {
-                    self.echoes.entry(it.key.clone()).or_default().push(Op::Insert);
+                    self.echoes
+                        .entry(it.key.clone())
+                        .or_default()
+                        .push(Op::Insert);
                     self.out.pushed += 1;
                 }
                 Some((11000, msg)) if msg.contains("_id_") || msg.contains("_id:") => {
@@ -891,7 +1043,9 @@ impl<'a> CollectionSync<'a> {
                     }
                 }
                 d => {
-                    let Some(doc) = Self::incoming(d) else { continue };
+                    let Some(doc) = Self::incoming(d) else {
+                        continue;
+                    };
                     let out = as_synced(doc, now);
                     match &it.local {
                         None => inserts.push((i, out)),
@@ -985,7 +1139,9 @@ impl<'a> CollectionSync<'a> {
                 Decision::AutoResolved { apply, .. } => matches!(apply.as_ref(), Decision::Push(_)),
                 _ => false,
             };
-            let Some(l) = it.local.as_ref().filter(|_| pushed_as_is) else { continue };
+            let Some(l) = it.local.as_ref().filter(|_| pushed_as_is) else {
+                continue;
+            };
             let already = l.get_str("syncStatus").ok() == Some("synced")
                 && crate::content::same_value(l.get("syncedAt"), Some(&synced_at_for(l, now)))
                 && l.get(UPDATED_AT).is_some();
@@ -1016,14 +1172,30 @@ impl<'a> CollectionSync<'a> {
         for it in items {
             let found = match (&it.clash, &it.decision) {
                 (Some(c), _) => Some((ConflictKind::Unique, None, Some(c.clone()), false, None)),
-                (None, Decision::Conflict(f)) => Some((kind_of(f), Some(f.clone()), None, false, None)),
-                (None, Decision::AutoResolved { finding, winner, .. }) if it.ok => {
-                    Some((kind_of(finding), Some(finding.clone()), None, true, Some(*winner)))
+                (None, Decision::Conflict(f)) => {
+                    Some((kind_of(f), Some(f.clone()), None, false, None))
                 }
+                (
+                    None,
+                    Decision::AutoResolved {
+                        finding, winner, ..
+                    },
+                ) if it.ok => Some((
+                    kind_of(finding),
+                    Some(finding.clone()),
+                    None,
+                    true,
+                    Some(*winner),
+                )),
                 _ => None,
             };
             let Some((kind, finding, clash, auto, winner)) = found else {
-                if it.ok && it.local.as_ref().is_some_and(|l| l.get_str("syncStatus").ok() == Some("conflict")) {
+                if it.ok
+                    && it
+                        .local
+                        .as_ref()
+                        .is_some_and(|l| l.get_str("syncStatus").ok() == Some("conflict"))
+                {
                     settled_ids.push(it.id.clone());
                 }
                 continue;
@@ -1049,7 +1221,10 @@ impl<'a> CollectionSync<'a> {
                 if let Some(l) = &it.local {
                     if l.get_str("syncStatus").ok() != Some("conflict") {
                         self.local
-                            .update_one(doc! { "_id": it.id.clone() }, doc! { "$set": { "syncStatus": "conflict" } })
+                            .update_one(
+                                doc! { "_id": it.id.clone() },
+                                doc! { "$set": { "syncStatus": "conflict" } },
+                            )
                             .await
                             .map_err(db_err(Side::Local, "marking a document in conflict"))?;
                     }
@@ -1066,7 +1241,9 @@ impl<'a> CollectionSync<'a> {
 fn kind_of(f: &Finding) -> ConflictKind {
     match f {
         Finding::Edit { .. } => ConflictKind::Update,
-        Finding::LocalDeletedRemoteEdited | Finding::RemoteDeletedLocalEdited => ConflictKind::Delete,
+        Finding::LocalDeletedRemoteEdited | Finding::RemoteDeletedLocalEdited => {
+            ConflictKind::Delete
+        }
     }
 }
 
@@ -1076,13 +1253,4 @@ fn winner_name(w: Winner) -> &'static str {
         Winner::Local => "local",
         Winner::Remote => "remote",
     }
-}
-
-async fn scan_into(
-    coll: &Collection<Document>,
-    side: Side,
-    batch: usize,
-    each: impl AsyncFnMut(Vec<Document>) -> Result<()>,
-) -> Result<()> {
-    feed::scan_batches(coll, side, batch, each).await
 }

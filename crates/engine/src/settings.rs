@@ -28,7 +28,11 @@ impl Settings {
     /// Settings from a variable lookup (the environment, after `.env` was loaded), with the
     /// defaults for what is missing. Blank values count as missing.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Settings {
-        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         Settings {
             local_url: get("MONGODB_LOCAL_URL").unwrap_or_else(|| DEFAULT_LOCAL_URL.to_string()),
             remote_url: get("MONGODB_CLOUD_URL"),
@@ -57,9 +61,12 @@ impl Settings {
 }
 
 fn validate_database_name(name: &str) -> Result<()> {
-    let bad = name
-        .chars()
-        .find(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '*' | '<' | '>' | ':' | '|' | '?' | '\0'));
+    let bad = name.chars().find(|c| {
+        matches!(
+            c,
+            '/' | '\\' | '.' | ' ' | '"' | '$' | '*' | '<' | '>' | ':' | '|' | '?' | '\0'
+        )
+    });
     if name.is_empty() || name.len() > 63 || bad.is_some() {
         return Err(Error::InvalidConfig {
             field: "DATABASE_NAME".into(),
@@ -172,9 +179,13 @@ mod tests {
 
     #[test]
     fn redaction_hides_the_password_and_keeps_the_rest() {
-        let url = "mongodb+srv://temple:s3cr3t!pw@cluster0.example.net/?retryWrites=true&w=majority";
+        let url =
+            "mongodb+srv://temple:s3cr3t!pw@cluster0.example.net/?retryWrites=true&w=majority";
         let shown = redact_url(url);
-        assert!(!shown.contains("s3cr3t"), "password must never be shown: {shown}");
+        assert!(
+            !shown.contains("s3cr3t"),
+            "password must never be shown: {shown}"
+        );
         assert_eq!(
             shown,
             "mongodb+srv://temple:****@cluster0.example.net/?retryWrites=true&w=majority"
@@ -230,7 +241,10 @@ mod tests {
             database: "db".into(),
         };
         let dbg = format!("{s:?}");
-        assert!(!dbg.contains("hunter22") && !dbg.contains("swordfish"), "{dbg}");
+        assert!(
+            !dbg.contains("hunter22") && !dbg.contains("swordfish"),
+            "{dbg}"
+        );
         assert_eq!(scrub("x swordfish y", &s.secrets()), "x **** y");
     }
 }

@@ -24,8 +24,10 @@ pub const BASE_PREFIX: &str = "sync_base.";
 
 /// Whether a collection is TempleSync's own (or MongoDB's) and so never synced.
 pub fn is_bookkeeping(name: &str) -> bool {
-    matches!(name, SYNC_CONFIG | SYNC_LOGS | CONFLICT_LOGS | SYNC_STATE | SYNC_DIRTY)
-        || name.starts_with(BASE_PREFIX)
+    matches!(
+        name,
+        SYNC_CONFIG | SYNC_LOGS | CONFLICT_LOGS | SYNC_STATE | SYNC_DIRTY
+    ) || name.starts_with(BASE_PREFIX)
         || name.starts_with("system.")
 }
 
@@ -55,7 +57,9 @@ impl Databases {
                 Some(
                     client.database_with_options(
                         &settings.database,
-                        mongodb::options::DatabaseOptions::builder().write_concern(wc).build(),
+                        mongodb::options::DatabaseOptions::builder()
+                            .write_concern(wc)
+                            .build(),
                     ),
                 )
             }
@@ -105,13 +109,16 @@ impl Databases {
 }
 
 async fn client_for(which: &'static str, url: &str) -> Result<Client> {
-    let mut opts = ClientOptions::parse(url).await.map_err(|e| Error::InvalidConnectionString {
-        which,
-        url: redact_url(url),
-        reason: crate::error::describe_driver_error(&e),
-    })?;
+    let mut opts = ClientOptions::parse(url)
+        .await
+        .map_err(|e| Error::InvalidConnectionString {
+            which,
+            url: redact_url(url),
+            reason: crate::error::describe_driver_error(&e),
+        })?;
     opts.app_name = Some("TempleSync".to_string());
-    opts.server_selection_timeout.get_or_insert(SERVER_SELECTION_TIMEOUT);
+    opts.server_selection_timeout
+        .get_or_insert(SERVER_SELECTION_TIMEOUT);
     opts.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
     Client::with_options(opts).map_err(|e| Error::InvalidConnectionString {
         which,
@@ -126,7 +133,15 @@ mod tests {
 
     #[test]
     fn bookkeeping_collections_are_recognised() {
-        for n in ["sync_config", "sync_logs", "conflict_logs", "sync_state", "sync_dirty", "sync_base.admins", "system.views"] {
+        for n in [
+            "sync_config",
+            "sync_logs",
+            "conflict_logs",
+            "sync_state",
+            "sync_dirty",
+            "sync_base.admins",
+            "system.views",
+        ] {
             assert!(is_bookkeeping(n), "{n}");
         }
         for n in ["admins", "bookings", "sync_base", "events"] {

@@ -1,0 +1,180 @@
+//! The command line, as clap sees it. Help texts are written for the person in the temple
+//! office who runs these commands, not for developers.
+
+use clap::{Args, Parser, Subcommand};
+
+const COMMON_COMMANDS: &str = "\
+Most common commands:
+  templesync status                                   Is the cloud reachable? When was the last sync?
+  templesync sync                                     Sync now, both ways
+  templesync conflicts                                What needs a decision, and how to decide it
+  templesync resolve <ID> --strategy rename_local     Settle one conflict
+
+Connection settings come from MONGODB_LOCAL_URL, MONGODB_CLOUD_URL and DATABASE_NAME,
+read from the environment or from a .env file in the current folder.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "templesync",
+    version,
+    about = "Keep the temple's local database and the cloud database in step, both ways",
+    after_help = COMMON_COMMANDS
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Local database connection string (default: $MONGODB_LOCAL_URL, else mongodb://localhost:27017)
+    #[arg(long, global = true, value_name = "URL")]
+    pub local_url: Option<String>,
+
+    /// Cloud database connection string (default: $MONGODB_CLOUD_URL)
+    #[arg(long, global = true, value_name = "URL")]
+    pub remote_url: Option<String>,
+
+    /// Database name, the same on both sides (default: $DATABASE_NAME, else temple_db)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub database: Option<String>,
+
+    /// Print one JSON document on standard output instead of text, for scripts
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Show what TempleSync is doing, step by step (on standard error)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show whether the cloud is reachable, the last sync and open conflicts
+    Status,
+
+    /// Sync now: send local changes to the cloud and bring cloud changes here
+    Sync {
+        /// Sync only these collections (e.g. --collections admins bookings)
+        #[arg(long, num_args = 1.., value_name = "NAME")]
+        collections: Vec<String>,
+    },
+
+    /// List the conflicts that need a decision, with what you can do about each
+    Conflicts {
+        /// Also list conflicts that were already resolved
+        #[arg(long)]
+        all: bool,
+
+        /// Only conflicts in this collection (e.g. admins)
+        #[arg(long, value_name = "NAME")]
+        collection: Option<String>,
+    },
+
+    /// Settle one conflict (its ID is shown by `templesync conflicts`)
+    Resolve {
+        /// The conflict ID, as shown by `templesync conflicts`
+        id: String,
+
+        /// How to settle it: rename_local, keep_remote, keep_local or merge
+        #[arg(long, short, value_name = "STRATEGY")]
+        strategy: String,
+
+        /// The new value to use (for rename_local, keep_local or merge)
+        #[arg(long, value_name = "VALUE")]
+        value: Option<String>,
+
+        /// A note to keep with the decision (why it was made)
+        #[arg(long, value_name = "TEXT")]
+        notes: Option<String>,
+
+        /// Who made the decision (default: the name you are logged in with)
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+
+    /// Settle the simple conflicts automatically; leave the rest for a person
+    AutoResolve {
+        /// Look at no more than this many conflicts
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        max: u32,
+
+        /// Who to record as having decided (default: the name you are logged in with)
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+
+    /// Show the sync settings, or change them with `config set KEY=VALUE`
+    Config {
+        #[command(subcommand)]
+        action: Option<ConfigAction>,
+    },
+
+    /// Show the most recent syncs, newest first
+    Logs {
+        /// How many syncs to show
+        #[arg(long, short = 'n', default_value_t = 20, value_name = "N")]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Change settings, e.g. `config set syncIntervalMinutes=60 batchSize=200`
+    Set {
+        /// One or more KEY=VALUE pairs (run `templesync config` to see the keys)
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        assignments: Vec<String>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "templesync",
+            "status",
+            "--json",
+            "--remote-url",
+            "mongodb://h:1",
+        ])
+        .unwrap();
+        assert!(cli.global.json, "--json after the subcommand must count");
+        assert_eq!(cli.global.remote_url.as_deref(), Some("mongodb://h:1"));
+    }
+
+    #[test]
+    fn sync_takes_several_collections() {
+        let cli =
+            Cli::try_parse_from(["templesync", "sync", "--collections", "admins", "bookings"])
+                .unwrap();
+        match cli.command {
+            Command::Sync { collections } => assert_eq!(collections, ["admins", "bookings"]),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn config_set_needs_at_least_one_assignment() {
+        assert!(Cli::try_parse_from(["templesync", "config", "set"]).is_err());
+        let cli = Cli::try_parse_from(["templesync", "config", "set", "batchSize=5"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Config {
+                action: Some(ConfigAction::Set { .. })
+            }
+        ));
+    }
+}

@@ -1,0 +1,145 @@
+//! One handler per subcommand: parse the input, call the engine, hand the answer to
+//! [`Out`]. No formatting here; that is `output`'s job.
+
+use std::str::FromStr;
+
+use templesync_engine::{
+    Engine, Resolution, ResolveValue, Settings, Strategy, SyncRequest, Trigger,
+};
+
+use crate::args::{Command, ConfigAction, GlobalArgs};
+use crate::output::{self, Clock, Out};
+
+/// The connection settings: the environment (after `.env`), then the command-line overrides.
+pub fn settings(global: &GlobalArgs, env: impl Fn(&str) -> Option<String>) -> Settings {
+    let mut s = Settings::from_lookup(env);
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    if let Some(url) = given(&global.local_url) {
+        s.local_url = url;
+    }
+    if let Some(url) = given(&global.remote_url) {
+        s.remote_url = Some(url);
+    }
+    if let Some(db) = given(&global.database) {
+        s.database = db;
+    }
+    s
+}
+
+/// Who is making a decision: `--by`, else the name logged in with.
+fn person(by: Option<String>) -> String {
+    by.or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("USERNAME").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+pub async fn run(command: Command, engine: &Engine, out: &Out) -> anyhow::Result<()> {
+    match command {
+        Command::Status => {
+            let status = engine.status().await?;
+            out.show(&status, |s| output::status_text(s, &Clock::system()))
+        }
+        Command::Sync { collections } => {
+            out.text(&output::sync_start_text(&collections));
+            let collections = (!collections.is_empty()).then_some(collections);
+            let req = SyncRequest {
+                trigger: Trigger::Manual,
+                collections,
+            };
+            let run = engine.sync_with_progress(req, out.progress()).await?;
+            let unresolved = engine.conflicts(Some(false), None).await?.len() as u64;
+            out.show(&run, |r| output::sync_results_text(r, unresolved))
+        }
+        Command::Conflicts { all, collection } => {
+            let list = engine
+                .conflicts(if all { None } else { Some(false) }, collection.as_deref())
+                .await?;
+            out.show(&list, |l| output::conflicts_text(l, &Clock::system(), all))
+        }
+        Command::Resolve {
+            id,
+            strategy,
+            value,
+            notes,
+            by,
+        } => {
+            let strategy = Strategy::from_str(&strategy)?;
+            let resolution = Resolution {
+                strategy,
+                value: value.map(ResolveValue::Text),
+                notes,
+                by: person(by),
+            };
+            out.text(&output::resolving_text(&id));
+            let outcome = engine.resolve(&id, resolution).await?;
+            out.show(&outcome, |o| output::resolved_text(o, strategy.as_str()))
+        }
+        Command::AutoResolve { max, by } => {
+            out.text(&output::auto_resolving_text(max));
+            let report = engine.auto_resolve(max, &person(by)).await?;
+            out.show(&report, output::auto_resolve_text)
+        }
+        Command::Config { action: None } => {
+            let cfg = engine.config().await?;
+            out.show(&cfg, |c| output::config_text(c, engine.settings()))
+        }
+        Command::Config {
+            action: Some(ConfigAction::Set { assignments }),
+        } => {
+            let next = engine.config().await?.with_assignments(&assignments)?;
+            let saved = engine.set_config(&next).await?;
+            out.show(&saved, |c| output::config_saved_text(c, engine.settings()))
+        }
+        Command::Logs { limit } => {
+            let runs = engine.logs(limit).await?;
+            out.show(&runs, |r| output::logs_text(r, &Clock::system()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    use crate::args::Cli;
+
+    #[test]
+    fn command_line_options_override_the_environment() {
+        let cli = Cli::parse_from([
+            "templesync",
+            "status",
+            "--remote-url",
+            "mongodb://cloud:1",
+            "--database",
+            "x",
+        ]);
+        let env = |k: &str| match k {
+            "MONGODB_CLOUD_URL" => Some("mongodb://from-env:1".to_string()),
+            "MONGODB_LOCAL_URL" => Some("mongodb://local-env:2".to_string()),
+            _ => None,
+        };
+        let s = settings(&cli.global, env);
+        assert_eq!(s.remote_url.as_deref(), Some("mongodb://cloud:1"));
+        assert_eq!(
+            s.local_url, "mongodb://local-env:2",
+            "what is not overridden comes from the environment"
+        );
+        assert_eq!(s.database, "x");
+    }
+
+    #[test]
+    fn a_blank_option_does_not_wipe_the_environment() {
+        let cli = Cli::parse_from(["templesync", "status", "--remote-url", " "]);
+        let s = settings(&cli.global, |k| {
+            (k == "MONGODB_CLOUD_URL").then(|| "mongodb://e:1".to_string())
+        });
+        assert_eq!(s.remote_url.as_deref(), Some("mongodb://e:1"));
+    }
+}
