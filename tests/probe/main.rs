@@ -51,6 +51,12 @@ async fn main() {
     if run("s1b") {
         s1b_plans().await;
     }
+    if run("s2b") {
+        s2b_more().await;
+    }
+    if run("s3b") {
+        s3b_paging().await;
+    }
     if run("s5") {
         s5_clock().await;
     }
@@ -1536,4 +1542,206 @@ async fn s1b_plans() {
         r.map(|d| (d.get("n").cloned(), d.get("nModified").cloned())),
         ms(start.elapsed())
     );
+}
+
+async fn drain_report(label: &str, b: mongodb::action::Watch<'_>) {
+    match b.await {
+        Ok(mut s) => {
+            let mut n = 0;
+            let start = Instant::now();
+            let mut first: Option<Document> = None;
+            loop {
+                match s.next_if_any().await {
+                    Ok(Some(e)) => {
+                        if first.is_none() {
+                            first = e.document_key.clone();
+                        }
+                        n += 1;
+                    }
+                    Ok(None) => {
+                        if start.elapsed() > Duration::from_millis(1200) {
+                            println!("{label}: opened OK, {n} events, first key {first:?}");
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        println!(
+                            "{label}: opened OK, then after {n} events getMore error: code={:?} labels={:?} msg={}",
+                            match &*e.kind { ErrorKind::Command(c) => Some((c.code, c.code_name.clone())), _ => None },
+                            e.labels(),
+                            e
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+        Err(e) => println!(
+            "{label}: watch() error: code={:?} labels={:?} kind={:?}",
+            match &*e.kind { ErrorKind::Command(c) => Some((c.code, c.code_name.clone())), _ => None },
+            e.labels(),
+            e.kind
+        ),
+    }
+}
+
+async fn s2b_more() {
+    println!("\n=== S2b await time, token advance, history lost ===");
+    let server = MongoServer::start_with(ServerOptions::new().oplog_max_entries(10))
+        .await
+        .unwrap();
+    let client = server.client().await;
+    let db = client.database("cs");
+    let coll = db.collection::<Document>("c");
+    let other = db.collection::<Document>("other");
+    coll.insert_one(doc! {"_id": -1}).await.unwrap();
+    for mat in [None, Some(0u64), Some(10), Some(50), Some(200)] {
+        let mut b = coll.watch();
+        if let Some(m) = mat {
+            b = b.max_await_time(Duration::from_millis(m));
+        }
+        let mut s = b.await.unwrap();
+        let mut times = vec![];
+        for _ in 0..4 {
+            let start = Instant::now();
+            let r = s.next_if_any().await;
+            times.push(format!("{:.1}{}", ms(start.elapsed()), if r.is_err() { "ERR" } else { "" }));
+        }
+        println!("max_await_time={mat:?}: caught-up next_if_any ms {times:?}");
+    }
+    // token advance on unrelated writes
+    let mut s = coll
+        .watch()
+        .max_await_time(Duration::from_millis(20))
+        .await
+        .unwrap();
+    let _ = s.next_if_any().await;
+    let _ = s.next_if_any().await;
+    let t_a = s.resume_token();
+    for i in 0..5 {
+        other.insert_one(doc! {"_id": i}).await.unwrap();
+    }
+    let _ = s.next_if_any().await;
+    let _ = s.next_if_any().await;
+    let t_b = s.resume_token();
+    println!("token changes after unrelated writes (other coll) + caught-up getMore? {}", t_a != t_b);
+    println!("   before: {:?}\n   after:  {:?}", t_a.as_ref().map(|t| bson::to_bson(t).unwrap().to_string()), t_b.as_ref().map(|t| bson::to_bson(t).unwrap().to_string()));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let _ = s.next_if_any().await;
+    println!("token changes after 1.2 s idle + getMore? {}", s.resume_token() != t_b);
+
+    // history lost
+    let mut s = coll.watch().max_await_time(Duration::from_millis(20)).await.unwrap();
+    let _ = s.next_if_any().await;
+    let old_pb = s.resume_token();
+    coll.insert_one(doc! {"_id": 0}).await.unwrap();
+    let ev = s.next_if_any().await.unwrap().unwrap();
+    let old_ev = ev.id.clone();
+    for i in 1..=50 {
+        coll.insert_one(doc! {"_id": i}).await.unwrap();
+    }
+    drain_report("50 writes, no prune yet: resume_after(old event token)", coll.watch().resume_after(old_ev.clone())).await;
+    let r = client.database("admin").run_command(doc! {"secantusAdmin.pruneOplog": 1}).await;
+    println!("secantusAdmin.pruneOplog -> {r:?}");
+    drain_report("after prune: resume_after(old event token)", coll.watch().resume_after(old_ev.clone())).await;
+    drain_report("after prune: start_after(old event token)", coll.watch().start_after(old_ev.clone())).await;
+    drain_report("after prune: resume_after(old postBatch token)", coll.watch().resume_after(old_pb.clone())).await;
+    // the live stream s positioned at event _id 0
+    let mut n = 0;
+    let start = Instant::now();
+    let mut err = None;
+    while start.elapsed() < Duration::from_secs(2) {
+        match s.next_if_any().await {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => {}
+            Err(e) => {
+                err = Some(format!("{:?}", e.kind));
+                break;
+            }
+        }
+    }
+    println!("live stream opened before prune: {n} events, err={err:?}");
+    // automatic prune every 1000 emits
+    let mut s2 = coll.watch().max_await_time(Duration::from_millis(20)).await.unwrap();
+    coll.insert_one(doc! {"_id": 1000}).await.unwrap();
+    let tok = loop {
+        if let Some(e) = s2.next_if_any().await.unwrap() {
+            break e.id;
+        }
+    };
+    drop(s2);
+    let docs: Vec<Document> = (2000..3100).map(|i| doc! {"_id": i}).collect();
+    coll.insert_many(docs).await.unwrap();
+    drain_report("after 1100 more writes (auto prune): resume_after(token)", coll.watch().resume_after(tok)).await;
+    // startAtOperationTime too old
+    let r = coll.watch().start_at_operation_time(bson::Timestamp { time: 1, increment: 0 }).await;
+    match r {
+        Ok(mut s) => println!("start_at_operation_time(ancient) opened; next -> {:?}", s.next_if_any().await.map(|o| o.map(|e| e.document_key))),
+        Err(e) => println!("start_at_operation_time(ancient) -> err {:?}", e.kind),
+    }
+}
+
+async fn s3b_paging() {
+    println!("\n=== S3b paging by _id ===");
+    let server = MongoServer::start().await.unwrap();
+    let client = server.client().await;
+    let coll = client.database("t").collection::<Document>("c");
+    let t = DateTime::from_millis(1_700_000_000_000);
+    println!("sample doc bson size {} bytes", bson::to_vec(&mkdoc(1234, t)).unwrap().len());
+    load(&coll, 100_000, t).await;
+    let start = Instant::now();
+    let v: Vec<Document> = coll
+        .find(doc! {"_id": {"$gt": 50_000}})
+        .sort(doc! {"_id": 1})
+        .limit(1000)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    println!("find {{_id:{{$gt}}}} sort _id limit 1000: {} docs in {:.0} ms", v.len(), ms(start.elapsed()));
+    let start = Instant::now();
+    let v: Vec<Document> = coll
+        .find(doc! {})
+        .sort(doc! {"_id": 1})
+        .limit(1000)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    println!("find {{}} sort _id limit 1000: {} docs in {:.0} ms", v.len(), ms(start.elapsed()));
+    let start = Instant::now();
+    let v: Vec<Document> = coll
+        .find(doc! {"_id": {"$gt": 50_000}})
+        .limit(1000)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    println!("find {{_id:{{$gt}}}} limit 1000 (no sort): {} docs in {:.0} ms", v.len(), ms(start.elapsed()));
+    let start = Instant::now();
+    let v: Vec<Document> = coll
+        .find(doc! {"_id": {"$gt": 50_000}})
+        .sort(doc! {"_id": 1})
+        .limit(1000)
+        .hint(mongodb::options::Hint::Keys(doc! {"_id": 1}))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    println!("find {{_id:{{$gt}}}} sort _id limit 1000 hint _id: {} docs in {:.0} ms", v.len(), ms(start.elapsed()));
+    coll.create_index(IndexModel::builder().keys(doc! {"updatedAt": 1}).build()).await.unwrap();
+    coll.update_many(doc! {"_id": {"$in": [5, 6, 7]}}, doc! {"$set": {"updatedAt": DateTime::from_millis(1_800_000_000_000)}}).await.unwrap();
+    let start = Instant::now();
+    let v: Vec<Document> = coll
+        .find(doc! {"updatedAt": {"$gt": DateTime::from_millis(1_750_000_000_000)}})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    println!("find updatedAt $gt (indexed): {} docs in {:.1} ms", v.len(), ms(start.elapsed()));
 }

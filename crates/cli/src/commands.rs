@@ -31,10 +31,12 @@ pub fn settings(global: &GlobalArgs, env: impl Fn(&str) -> Option<String>) -> Se
     s
 }
 
-/// Who is making a decision: `--by`, else the name logged in with.
+/// Who is making a decision: `--by`, else the name logged in with (USER on Unix, USERNAME
+/// on Windows).
 fn person(by: Option<String>) -> String {
     by.or_else(|| std::env::var("USER").ok())
         .or_else(|| std::env::var("USERNAME").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "unknown".to_string())
 }

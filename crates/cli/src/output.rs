@@ -164,6 +164,32 @@ pub fn show_value(v: &Value) -> String {
     }
 }
 
+/// A value in quotes when it is text, so `'(none)'` and `(none)` read differently.
+fn quoted(v: &Value) -> String {
+    match v {
+        Value::String(_) => format!("'{}'", show_value(v)),
+        other => show_value(other),
+    }
+}
+
+/// What a person calls a document: its id, with its username or name where it has one.
+fn doc_label(c: &Conflict) -> String {
+    const NAMING_FIELDS: [&str; 5] = ["username", "name", "title", "email", "employee_id"];
+    let named = [&c.local_document, &c.remote_document]
+        .into_iter()
+        .find_map(|d| {
+            NAMING_FIELDS.iter().find_map(|k| {
+                d.get(*k)
+                    .filter(|v| v.is_string())
+                    .map(|v| (k, show_value(v)))
+            })
+        });
+    match named {
+        Some((k, v)) => format!("{} ({k} '{v}')", c.local_id),
+        None => c.local_id.clone(),
+    }
+}
+
 /// A value as it must be typed in a shell command.
 pub fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty()
@@ -364,12 +390,20 @@ fn summary_line(c: &Conflict) -> String {
     let field = c.field.as_deref().unwrap_or("?");
     match c.kind {
         ConflictKind::Unique => format!("{field} = '{}'", show_value(&c.local_value)),
-        ConflictKind::Update => format!("{field} changed on both sides (document {})", c.local_id),
+        ConflictKind::Update => {
+            format!("{field} changed on both sides in document {}", doc_label(c))
+        }
         ConflictKind::Delete if deleted_here(c) => {
-            format!("document {} deleted here, changed in the cloud", c.local_id)
+            format!(
+                "document {} deleted here, changed in the cloud",
+                doc_label(c)
+            )
         }
         ConflictKind::Delete => {
-            format!("document {} deleted in the cloud, changed here", c.local_id)
+            format!(
+                "document {} deleted in the cloud, changed here",
+                doc_label(c)
+            )
         }
     }
 }
@@ -480,7 +514,7 @@ fn conflict_detail(o: &mut String, i: usize, c: &Conflict, clock: &Clock) {
             c.local_id, c.remote_id
         );
     } else {
-        let _ = writeln!(o, "   Document: {}", c.local_id);
+        let _ = writeln!(o, "   Document: {}", doc_label(c));
     }
     if let Some(f) = &c.field {
         let _ = writeln!(o, "   Field: {f}");
@@ -489,11 +523,11 @@ fn conflict_detail(o: &mut String, i: usize, c: &Conflict, clock: &Clock) {
         for f in &c.fields {
             let _ = writeln!(
                 o,
-                "     {}: local '{}', remote '{}' (last synced: '{}')",
+                "     {}: local {}, remote {} (last synced: {})",
                 f.path,
-                show_value(&f.local),
-                show_value(&f.remote),
-                show_value(&f.base)
+                quoted(&f.local),
+                quoted(&f.remote),
+                quoted(&f.base)
             );
         }
     } else {
@@ -572,7 +606,7 @@ pub fn resolved_text(r: &ResolveOutcome, strategy: &str) -> String {
         .split_once(" strategy. ")
         .map_or(r.message.as_str(), |(_, rest)| rest);
     format!(
-        "✓ Conflict resolved successfully using '{strategy}' strategy\n  {detail}\n\nNext steps:\n  1. Run: templesync sync\n  2. This will sync the resolved document to the cloud\n"
+        "✓ Conflict resolved successfully using '{strategy}' strategy\n  {detail}\n\nNext steps:\n  1. Run: templesync sync\n  2. The sync carries out the decision on both databases\n"
     )
 }
 
@@ -714,10 +748,8 @@ pub fn logs_text(runs: &[SyncRun], clock: &Clock) -> String {
             SyncRun::total(&r.conflicts),
             duration
         );
-        if matches!(r.status, RunStatus::Failed | RunStatus::Interrupted) {
-            if let Some(e) = &r.error {
-                let _ = writeln!(o, "    Error: {e}");
-            }
+        if let (RunStatus::Failed | RunStatus::Interrupted, Some(e)) = (r.status, &r.error) {
+            let _ = writeln!(o, "    Error: {e}");
         }
         if !r.errors.is_empty() {
             let _ = writeln!(
@@ -925,6 +957,25 @@ Conflicts detected:
         let text = conflicts_text(&[c], &clock(), false);
         assert!(
             text.contains("     phone: local 'l', remote 'r' (last synced: 'b')"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  1. name, phone changed on both sides in document 6710aa00aa00aa00aa00aa01 [⚠"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn documents_are_named_by_their_username_where_they_have_one() {
+        let mut c = unique_conflict();
+        c.kind = ConflictKind::Delete;
+        c.deleted_on = Some("local".into());
+        c.remote_document = json!({ "username": "ravi", "name": "Ravi K" });
+        let text = conflicts_text(&[c], &clock(), false);
+        assert!(
+            text.contains("  1. document 6710aa00aa00aa00aa00aa01 (username 'ravi') deleted here, changed in the cloud"),
             "{text}"
         );
     }
