@@ -29,6 +29,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options (work with every command)")]
 pub struct GlobalArgs {
     /// Local database connection string (default: $MONGODB_LOCAL_URL, else mongodb://localhost:27017)
     #[arg(long, global = true, value_name = "URL")]

@@ -7,6 +7,7 @@ mod commands;
 mod output;
 
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -72,6 +73,7 @@ fn init_tracing(verbose: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(verbose)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
