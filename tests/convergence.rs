@@ -52,8 +52,10 @@ async fn run_case(seed: u64) {
     let dbs = [o.local(0).await, o.local(1).await, o.remote().await];
     let cuts = Arc::new(AtomicU64::new(0));
     let chaotic = [
-        o.engine_with_hook(0, chaos_hook(seed ^ 1, cuts.clone(), 0.08)).await,
-        o.engine_with_hook(1, chaos_hook(seed ^ 2, cuts.clone(), 0.08)).await,
+        o.engine_with_hook(0, chaos_hook(seed ^ 1, cuts.clone(), 0.08))
+            .await,
+        o.engine_with_hook(1, chaos_hook(seed ^ 2, cuts.clone(), 0.08))
+            .await,
     ];
     set_config(&chaotic[0], &["batchSize=7"]).await;
     set_config(&chaotic[1], &["batchSize=5"]).await;
@@ -76,7 +78,10 @@ async fn run_case(seed: u64) {
         match rng.random_range(0..10) {
             0..=2 => {
                 next_id += 1;
-                coll(db, COLL).insert_one(tms_doc(next_id, doc! { "a": 0, "b": 0, "c": 0 })).await.unwrap();
+                coll(db, COLL)
+                    .insert_one(tms_doc(next_id, doc! { "a": 0, "b": 0, "c": 0 }))
+                    .await
+                    .unwrap();
                 inserted.insert(next_id);
             }
             3..=5 => {
@@ -95,15 +100,22 @@ async fn run_case(seed: u64) {
                 if docs.is_empty() {
                     continue;
                 }
-                let id = docs[rng.random_range(0..docs.len())].get_i32("_id").unwrap();
+                let id = docs[rng.random_range(0..docs.len())]
+                    .get_i32("_id")
+                    .unwrap();
                 coll(db, COLL).delete_one(doc! { "_id": id }).await.unwrap();
                 deleted.insert(id);
             }
             _ => {
                 let Actor::Pc(i) = actor else { continue };
                 if rng.random_bool(0.3) {
-                    let cmd = ["insert", "update", "find", "delete", "aggregate", "getMore"][rng.random_range(0..6)];
-                    let mode = if rng.random_bool(0.5) { FailMode::CloseConnection } else { FailMode::ErrorCode(91) };
+                    let cmd = ["insert", "update", "find", "delete", "aggregate", "getMore"]
+                        [rng.random_range(0..6)];
+                    let mode = if rng.random_bool(0.5) {
+                        FailMode::CloseConnection
+                    } else {
+                        FailMode::ErrorCode(91)
+                    };
                     o.cloud.fail_command(&[cmd], 1, mode).await;
                     faults += 1;
                 }
@@ -120,14 +132,24 @@ async fn run_case(seed: u64) {
     let mut logged = 0;
     for _ in 0..6 {
         for e in &clean {
-            e.sync(SyncRequest::manual()).await.unwrap_or_else(|err| panic!("seed {seed}: clean sync failed: {err}"));
+            e.sync(SyncRequest::manual())
+                .await
+                .unwrap_or_else(|err| panic!("seed {seed}: clean sync failed: {err}"));
         }
         let mut open = 0;
         for e in &clean {
             for c in e.conflicts(Some(false), None).await.unwrap() {
                 open += 1;
                 let _ = e
-                    .resolve(&c.id, Resolution { strategy: Strategy::KeepLocal, value: None, notes: None, by: "test".into() })
+                    .resolve(
+                        &c.id,
+                        Resolution {
+                            strategy: Strategy::KeepLocal,
+                            value: None,
+                            notes: None,
+                            by: "test".into(),
+                        },
+                    )
                     .await
                     .unwrap_or_else(|err| panic!("seed {seed}: resolving {} failed: {err}", c.id));
             }
@@ -137,7 +159,10 @@ async fn run_case(seed: u64) {
         }
     }
     let settled = sync_until_quiet(&[&clean[0], &clean[1]], 6).await;
-    assert!(settled.iter().all(|r| r.errors.is_empty()), "seed {seed}: document errors: {settled:#?}");
+    assert!(
+        settled.iter().all(|r| r.errors.is_empty()),
+        "seed {seed}: document errors: {settled:#?}"
+    );
     for e in &clean {
         logged += e.conflicts(None, None).await.unwrap().len();
         for c in e.conflicts(None, None).await.unwrap() {
@@ -147,12 +172,23 @@ async fn run_case(seed: u64) {
 
     assert_same(&dbs[0], &dbs[2], COLL).await;
     assert_same(&dbs[1], &dbs[2], COLL).await;
-    let present: BTreeSet<i32> = all(&dbs[2], COLL).await.iter().map(|d| d.get_i32("_id").unwrap()).collect();
+    let present: BTreeSet<i32> = all(&dbs[2], COLL)
+        .await
+        .iter()
+        .map(|d| d.get_i32("_id").unwrap())
+        .collect();
     for id in inserted.difference(&deleted) {
-        assert!(present.contains(id), "seed {seed}: document {id} was never deleted but is gone");
+        assert!(
+            present.contains(id),
+            "seed {seed}: document {id} was never deleted but is gone"
+        );
     }
     for d in all(&dbs[0], COLL).await {
-        assert_eq!(d.get_str("syncStatus").ok(), Some("synced"), "seed {seed}: {d:?}");
+        assert_eq!(
+            d.get_str("syncStatus").ok(),
+            Some("synced"),
+            "seed {seed}: {d:?}"
+        );
         assert_eq!(d.get("syncedAt"), d.get("updatedAt"), "seed {seed}: {d:?}");
         assert!(!matches!(d.get("syncedAt"), None | Some(Bson::Null)));
     }
@@ -167,7 +203,10 @@ async fn run_case(seed: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_edits_deletes_and_interruptions_converge_without_loss() {
-    let cases: u64 = std::env::var("TEMPLESYNC_CONVERGENCE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let cases: u64 = std::env::var("TEMPLESYNC_CONVERGENCE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let first: u64 = std::env::var("TEMPLESYNC_CONVERGENCE_SEED")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -161,3 +161,40 @@ async fn extra_args_are_passed() {
         .expect_err("configureFailPoint must be refused without --enable-test-commands");
     assert!(matches!(*err.kind, ErrorKind::Command(_)), "{err}");
 }
+
+#[tokio::test]
+async fn auth_can_be_turned_on_for_a_restart() {
+    let mut server = MongoServer::start().await.unwrap();
+    server
+        .client()
+        .await
+        .database("admin")
+        .run_command(doc! {
+            "createUser": "app", "pwd": "secret", "roles": [{"role": "root", "db": "admin"}]
+        })
+        .await
+        .unwrap();
+    server.options_mut().extra_args.push("--auth".into());
+    server.restart().await.unwrap();
+
+    let anonymous = raw_client(&server).await;
+    let err = anonymous
+        .database("selftest")
+        .collection::<Document>("users")
+        .insert_one(doc! { "_id": 1 })
+        .await
+        .expect_err("an unauthenticated insert must be refused under --auth");
+    assert_eq!(command_code(&err), Some(13), "unexpected error: {err}");
+
+    let url = format!(
+        "mongodb://app:secret@127.0.0.1:{}/?directConnection=true&authSource=admin",
+        server.port()
+    );
+    let client = Client::with_uri_str(url).await.unwrap();
+    client
+        .database("selftest")
+        .collection::<Document>("users")
+        .insert_one(doc! { "_id": 1 })
+        .await
+        .unwrap();
+}

@@ -174,10 +174,10 @@ pub async fn tms_edit(db: &Database, coll: &str, id: impl Into<Bson>, set: Docum
     // Strictly later than any earlier edit, even within the same millisecond.
     let prev = get(db, coll, id.clone()).await;
     let mut now = bson::DateTime::now();
-    if let Some(Ok(t)) = prev.as_ref().map(|p| p.get_datetime("updatedAt")) {
-        if now <= *t {
-            now = bson::DateTime::from_millis(t.timestamp_millis() + 1);
-        }
+    if let Some(Ok(t)) = prev.as_ref().map(|p| p.get_datetime("updatedAt"))
+        && now <= *t
+    {
+        now = bson::DateTime::from_millis(t.timestamp_millis() + 1);
     }
     set.insert("updatedAt", now);
     assert!(prev.is_some(), "document to edit exists");

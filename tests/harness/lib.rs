@@ -262,23 +262,7 @@ impl MongoServer {
     /// it was taken in the meantime), makes a fresh temporary storage directory, and waits
     /// until the server is listening and answers `ping` through the Rust driver.
     pub async fn start_with(opts: ServerOptions) -> anyhow::Result<MongoServer> {
-        let exe = secantusd_path();
-        let dir = tempfile::Builder::new()
-            .prefix("templesync-secantus-")
-            .tempdir()
-            .context("creating the server's temporary directory")?;
-        std::fs::create_dir_all(dir.path().join("data"))?;
-        // An explicit, empty config: no ./secantusd.toml or ~/.secantus/secantusd.toml of the
-        // machine gets auto-discovered.
-        std::fs::write(dir.path().join("secantusd.toml"), "")?;
-
-        let mut server = MongoServer {
-            child: None,
-            port: 0,
-            opts,
-            exe,
-            dir,
-        };
+        let mut server = Self::unstarted(opts)?;
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
             server.port = pick_port()?;
@@ -295,6 +279,26 @@ impl MongoServer {
             .context(format!(
                 "starting SecantusDB: every one of {PORT_ATTEMPTS} ports tried was taken"
             )))
+    }
+
+    /// A server with its temporary directory made but no process yet (port 0).
+    fn unstarted(opts: ServerOptions) -> anyhow::Result<MongoServer> {
+        let exe = secantusd_path();
+        let dir = tempfile::Builder::new()
+            .prefix("templesync-secantus-")
+            .tempdir()
+            .context("creating the server's temporary directory")?;
+        std::fs::create_dir_all(dir.path().join("data"))?;
+        // An explicit, empty config: no ./secantusd.toml or ~/.secantus/secantusd.toml of the
+        // machine gets auto-discovered.
+        std::fs::write(dir.path().join("secantusd.toml"), "")?;
+        Ok(MongoServer {
+            child: None,
+            port: 0,
+            opts,
+            exe,
+            dir,
+        })
     }
 
     /// `mongodb://127.0.0.1:PORT/?directConnection=true`
@@ -332,6 +336,13 @@ impl MongoServer {
     /// The options the server was started with.
     pub fn options(&self) -> &ServerOptions {
         &self.opts
+    }
+
+    /// The options the next [`restart`](Self::restart) will use, e.g. to turn `--auth` on
+    /// after creating users:
+    /// `server.options_mut().extra_args.push("--auth".into()); server.restart().await?;`
+    pub fn options_mut(&mut self) -> &mut ServerOptions {
+        &mut self.opts
     }
 
     /// A new driver client for [`url`](Self::url) (its own connection pool), with a 10 s
@@ -642,4 +653,30 @@ fn read_from(path: &Path, offset: u64) -> String {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port taken between picking and binding is recognised as such (so that `start_with`
+    /// moves on to another port) rather than reported as a startup failure.
+    #[tokio::test]
+    async fn a_taken_port_is_reported_as_port_in_use() {
+        let squatter = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let mut server = MongoServer::unstarted(ServerOptions::new()).unwrap();
+        server.port = squatter.local_addr().unwrap().port();
+        match server.spawn_and_wait().await {
+            Err(StartFailure::PortInUse) => {}
+            Err(StartFailure::Fatal(e)) => panic!("expected PortInUse, got: {e:#}"),
+            Ok(()) => panic!("the server started on a port that was taken"),
+        }
+        assert!(!server.is_running());
+    }
+
+    #[test]
+    fn picked_ports_are_not_handed_out_twice() {
+        let ports: HashSet<u16> = (0..50).map(|_| pick_port().unwrap()).collect();
+        assert_eq!(ports.len(), 50);
+    }
 }

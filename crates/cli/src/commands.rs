@@ -4,8 +4,21 @@
 use std::str::FromStr;
 
 use templesync_engine::{
-    Engine, Resolution, ResolveValue, Settings, Strategy, SyncRequest, Trigger,
+    Engine, Resolution, ResolveValue, RunStatus, Settings, Strategy, SyncRequest, Trigger,
 };
+
+/// A sync that started but did not complete. Its results (with the error) were already
+/// shown; only the exit code is left to set.
+#[derive(Debug)]
+pub struct RunFailed(pub String);
+
+impl std::fmt::Display for RunFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RunFailed {}
 
 use crate::args::{Command, ConfigAction, GlobalArgs};
 use crate::output::{self, Clock, Out};
@@ -56,7 +69,15 @@ pub async fn run(command: Command, engine: &Engine, out: &Out) -> anyhow::Result
             };
             let run = engine.sync_with_progress(req, out.progress()).await?;
             let unresolved = engine.conflicts(Some(false), None).await?.len() as u64;
-            out.show(&run, |r| output::sync_results_text(r, unresolved))
+            out.show(&run, |r| output::sync_results_text(r, unresolved))?;
+            match run.status {
+                RunStatus::Completed => Ok(()),
+                _ => Err(RunFailed(
+                    run.error
+                        .unwrap_or_else(|| "the sync did not complete".into()),
+                )
+                .into()),
+            }
         }
         Command::Conflicts { all, collection } => {
             let list = engine

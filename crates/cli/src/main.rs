@@ -120,6 +120,11 @@ fn hint(e: &Error) -> Option<String> {
 }
 
 fn report(err: &anyhow::Error, out: &Out) -> ExitCode {
+    if let Some(failed) = err.downcast_ref::<commands::RunFailed>() {
+        // The run's results, error included, are already on stdout.
+        output::stderr_line(&format!("Error: {failed}"));
+        return ExitCode::from(1);
+    }
     match err.downcast_ref::<Error>() {
         Some(e) => {
             out.error(e.code(), &e.to_string(), hint(e).as_deref());

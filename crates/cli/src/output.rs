@@ -71,6 +71,11 @@ impl Out {
     }
 }
 
+/// One line on stderr.
+pub fn stderr_line(line: &str) {
+    eprintln!("{line}");
+}
+
 /// `{"error": {"code", "message"}}` on stdout: what a script gets instead of an answer.
 pub fn json_error(code: &str, message: &str) {
     let doc = serde_json::json!({ "error": { "code": code, "message": message } });
@@ -820,6 +825,7 @@ mod tests {
             conflicts: BTreeMap::from([("admins".into(), 1), ("bookings".into(), 0)]),
             duration_seconds: Some(15.234),
             error: None,
+            error_code: None,
             errors: vec![],
             documents_read: BTreeMap::new(),
             host: "office-pc".into(),

@@ -82,15 +82,15 @@ fn invalid(field: &str, reason: impl Into<String>) -> Error {
 impl SyncConfig {
     /// Checks every field against its allowed range.
     pub fn validate(&self) -> Result<()> {
-        if let Some(m) = self.sync_interval_minutes {
-            if !(1..=1440).contains(&m) {
-                return Err(invalid(
-                    "syncIntervalMinutes",
-                    format!(
-                        "{m} is out of range: use 1 to 1440 minutes, or null to turn periodic sync off"
-                    ),
-                ));
-            }
+        if let Some(m) = self.sync_interval_minutes
+            && !(1..=1440).contains(&m)
+        {
+            return Err(invalid(
+                "syncIntervalMinutes",
+                format!(
+                    "{m} is out of range: use 1 to 1440 minutes, or null to turn periodic sync off"
+                ),
+            ));
         }
         if self.max_retries > 10 {
             return Err(invalid(

@@ -90,6 +90,21 @@ pub struct Resolution {
     pub by: String,
 }
 
+impl Resolution {
+    pub fn new(
+        strategy: Strategy,
+        value: Option<ResolveValue>,
+        by: impl Into<String>,
+    ) -> Resolution {
+        Resolution {
+            strategy,
+            value,
+            notes: None,
+            by: by.into(),
+        }
+    }
+}
+
 /// What `resolve` answers (the REST API's shape).
 #[derive(Debug, Clone, Serialize)]
 pub struct ResolveOutcome {
@@ -299,6 +314,18 @@ pub(crate) async fn record(dbs: &Databases, c: NewConflict, now: DateTime<Utc>) 
             .map_err(local_err("recording a conflict"))?;
         return Ok(true);
     }
+    // A document is in one conflict at a time: one of another kind was overtaken by events
+    // (e.g. an edit conflict whose local copy was then deleted).
+    c_coll
+        .update_many(
+            doc! { "collection": &c.collection, "localId": c.id.clone(), "type": { "$ne": c.kind.as_str() }, "resolved": false },
+            doc! { "$set": {
+                "resolved": true, "resolution": "superseded", "resolvedBy": "templesync",
+                "resolvedAt": to_bson(now), "resolutionNotes": "Replaced by a newer conflict on the same document",
+            } },
+        )
+        .await
+        .map_err(local_err("recording a conflict"))?;
     let open = doc! { "collection": &c.collection, "localId": c.id.clone(), "type": c.kind.as_str(), "resolved": false };
     if let Some(existing) = c_coll
         .find_one(open)
@@ -312,13 +339,11 @@ pub(crate) async fn record(dbs: &Databases, c: NewConflict, now: DateTime<Utc>) 
             .map_err(local_err("recording a conflict"))?;
         return Ok(false);
     }
-    if c.kind == ConflictKind::Unique {
-        if let (Some(clash), Some(Bson::String(v))) = (&c.clash, c.clash.as_ref().map(|x| &x.value))
-        {
-            if let Some(s) = suggest_free_value(dbs, &c.collection, &clash.field, v).await? {
-                d.insert("suggestedValue", s);
-            }
-        }
+    if c.kind == ConflictKind::Unique
+        && let (Some(clash), Some(Bson::String(v))) = (&c.clash, c.clash.as_ref().map(|x| &x.value))
+        && let Some(s) = suggest_free_value(dbs, &c.collection, &clash.field, v).await?
+    {
+        d.insert("suggestedValue", s);
     }
     d.insert("_id", ObjectId::new());
     d.insert("timestamp", to_bson(now));
@@ -367,6 +392,16 @@ pub(crate) async fn close_settled(
         .await
         .map_err(local_err("closing conflicts"))?;
     Ok(())
+}
+
+/// Whether any conflict of the collection is open.
+pub(crate) async fn any_open(dbs: &Databases, collection: &str) -> Result<bool> {
+    Ok(coll(dbs)
+        .find_one(doc! { "collection": collection, "resolved": false })
+        .projection(doc! { "_id": 1 })
+        .await
+        .map_err(local_err("reading conflicts"))?
+        .is_some())
 }
 
 /// Open conflicts whose document was deleted here (their bases stay, by design).
@@ -449,7 +484,7 @@ async fn value_is_free(
     if local.is_some() {
         return Ok(false);
     }
-    let remote_db = dbs.remote()?;
+    let remote_db = dbs.remote().await?;
     let remote = remote_db
         .collection::<Document>(collection)
         .find_one(filter)
@@ -590,6 +625,16 @@ pub(crate) async fn resolve(
     id: &str,
     r: &Resolution,
     now: DateTime<Utc>,
+) -> Result<ResolveOutcome> {
+    resolve_as(dbs, id, r, now, false).await
+}
+
+async fn resolve_as(
+    dbs: &Databases,
+    id: &str,
+    r: &Resolution,
+    now: DateTime<Utc>,
+    automatic: bool,
 ) -> Result<ResolveOutcome> {
     let c = load(dbs, id).await?;
     if c.get_bool("resolved").unwrap_or(false) {
@@ -915,6 +960,7 @@ pub(crate) async fn resolve(
         "resolvedAt": to_bson(now),
         "resolutionNotes": opt(r.notes.clone().map(Bson::String)),
         "resolutionMessage": &message,
+        "autoResolved": automatic,
     };
     if let Some(v) = applied_value {
         set.insert("appliedValue", v);
@@ -994,7 +1040,7 @@ pub(crate) async fn auto_resolve(
         let collection = c.get_str("collection").unwrap_or_default().to_string();
         let plan = plan_auto(dbs, &c, now).await;
         let (outcome, detail) = match plan {
-            Ok(Some((res, why))) => match resolve(
+            Ok(Some((res, why))) => match resolve_as(
                 dbs,
                 &id,
                 &Resolution {
@@ -1002,6 +1048,7 @@ pub(crate) async fn auto_resolve(
                     ..res
                 },
                 now,
+                true,
             )
             .await
             {
@@ -1054,7 +1101,8 @@ async fn plan_auto(
             let value = c.get("localValue").cloned().unwrap_or(Bson::Null);
             let holder_id = c.get("remoteId").cloned().unwrap_or(Bson::Null);
             let holder = dbs
-                .remote()?
+                .remote()
+                .await?
                 .collection::<Document>(collection)
                 .find_one(doc! { "_id": holder_id })
                 .await

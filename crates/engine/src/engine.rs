@@ -157,8 +157,8 @@ impl Engine {
     /// Checks that the cloud answers, within `timeout`.
     pub async fn ping_remote(&self, timeout: Duration) -> Result<()> {
         let dbs = &self.inner.dbs;
-        let remote = dbs.remote()?;
         let host = dbs.remote_host.clone().unwrap_or_default();
+        let remote = dbs.remote().await?;
         match tokio::time::timeout(timeout, remote.run_command(doc! { "ping": 1 })).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(self.clean(dbs.classify(Side::Remote, "checking the cloud", &e)))
@@ -227,7 +227,9 @@ impl Engine {
         Ok(cfg.clone())
     }
 
-    /// Runs one sync of both databases.
+    /// Runs one sync of both databases. A run that could not start (not configured, already
+    /// running, the cloud unreachable) is an error; a run that started is always recorded in
+    /// `sync_logs` and returned, with `status: failed` and the error when it failed midway.
     pub async fn sync(&self, req: SyncRequest) -> Result<SyncRun> {
         self.sync_with_progress(req, None).await
     }
@@ -238,7 +240,9 @@ impl Engine {
         progress: Option<ProgressFn>,
     ) -> Result<SyncRun> {
         let dbs = &self.inner.dbs;
-        dbs.remote()?;
+        if dbs.remote.is_none() {
+            return Err(Error::RemoteNotConfigured);
+        }
         let _guard = self
             .inner
             .running
@@ -295,6 +299,7 @@ impl Engine {
             conflicts: BTreeMap::new(),
             duration_seconds: None,
             error: None,
+            error_code: None,
             errors: Vec::new(),
             documents_read: BTreeMap::new(),
             host: lock::this_host(),
@@ -312,6 +317,7 @@ impl Engine {
             Err(e) => {
                 run.status = RunStatus::Failed;
                 run.error = Some(scrub(&self.clean_ref(e), &self.inner.secrets));
+                run.error_code = Some(e.code().to_string());
             }
         }
         let oid = ObjectId::parse_str(&run.id).unwrap_or_default();
@@ -326,7 +332,7 @@ impl Engine {
             seconds = run.duration_seconds.unwrap_or_default(),
             "sync done"
         );
-        outcome.map(|()| run)
+        Ok(run)
     }
 
     fn clean_ref(&self, e: &Error) -> String {
@@ -336,7 +342,7 @@ impl Engine {
     /// The collections a run covers.
     async fn collections_for(&self, req: &SyncRequest, cfg: &SyncConfig) -> Result<Vec<String>> {
         let dbs = &self.inner.dbs;
-        let remote = dbs.remote()?;
+        let remote = dbs.remote().await?;
         let mut all: BTreeSet<String> = list_names(dbs, &dbs.local, Side::Local)
             .await?
             .into_iter()
@@ -378,8 +384,10 @@ impl Engine {
     ) -> Result<()> {
         let collections = self.collections_for(req, cfg).await?;
         run.collections = collections.clone();
+        let remote = self.inner.dbs.remote().await?;
         let env = RunEnv {
             dbs: &self.inner.dbs,
+            remote,
             cfg,
             clock: self.inner.clock.clone(),
             run_id: ObjectId::parse_str(&run.id).unwrap_or_default(),

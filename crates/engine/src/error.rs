@@ -138,10 +138,10 @@ pub(crate) fn is_transient_driver_error(err: &mongodb::error::Error) -> bool {
     {
         return true;
     }
-    if let Some(code) = server_code(err) {
-        if TRANSIENT_CODES.contains(&code) {
-            return true;
-        }
+    if let Some(code) = server_code(err)
+        && TRANSIENT_CODES.contains(&code)
+    {
+        return true;
     }
     matches!(
         *err.kind,
@@ -176,6 +176,7 @@ pub(crate) fn describe_driver_error(err: &mongodb::error::Error) -> String {
     use mongodb::error::ErrorKind;
     match &*err.kind {
         ErrorKind::ServerSelection { .. } => "the server did not answer in time".to_string(),
+        ErrorKind::DnsResolve { .. } => "its address could not be looked up (DNS)".to_string(),
         ErrorKind::Io(io) => format!("network error ({io})"),
         ErrorKind::Command(c) => format!("{} (code {})", c.message, c.code),
         _ => {

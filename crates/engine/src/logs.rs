@@ -94,6 +94,8 @@ pub struct SyncRun {
     pub conflicts: BTreeMap<String, u64>,
     pub duration_seconds: Option<f64>,
     pub error: Option<String>,
+    /// The error's code (see `Error::code`) when the run failed.
+    pub error_code: Option<String>,
     pub errors: Vec<DocumentError>,
     /// Documents read from each side, for measuring how much a run cost.
     pub documents_read: BTreeMap<String, u64>,
@@ -139,6 +141,7 @@ impl SyncRun {
             "conflicts": counts_doc(&self.conflicts),
             "durationSeconds": self.duration_seconds.map(Bson::Double).unwrap_or(Bson::Null),
             "error": self.error.clone().map(Bson::String).unwrap_or(Bson::Null),
+            "errorCode": self.error_code.clone().map(Bson::String).unwrap_or(Bson::Null),
             "errors": self.errors.iter().map(|e| Bson::Document(doc! {
                 "collection": &e.collection, "documentId": &e.document_id, "message": &e.message,
             })).collect::<Vec<_>>(),
@@ -171,6 +174,7 @@ impl SyncRun {
             conflicts: counts_of(d, "conflicts"),
             duration_seconds: d.get_f64("durationSeconds").ok(),
             error: d.get_str("error").ok().map(str::to_string),
+            error_code: d.get_str("errorCode").ok().map(str::to_string),
             errors: d
                 .get_array("errors")
                 .map(|a| {
@@ -212,6 +216,7 @@ mod tests {
             conflicts: BTreeMap::from([("admins".into(), 1)]),
             duration_seconds: Some(1.5),
             error: None,
+            error_code: None,
             errors: vec![DocumentError {
                 collection: "admins".into(),
                 document_id: "x".into(),

@@ -74,6 +74,7 @@ pub type StepHook =
 
 pub(crate) struct RunEnv<'a> {
     pub dbs: &'a Databases,
+    pub remote: &'a mongodb::Database,
     pub cfg: &'a SyncConfig,
     pub clock: Arc<dyn Clock>,
     pub run_id: ObjectId,
@@ -122,7 +123,18 @@ pub(crate) struct CollectionSync<'a> {
     done: HashSet<IdKey>,
     later: Vec<Bson>,
     echoes: Echoes,
+    /// Sides known to hold nothing yet (during a first scan): no need to look documents up there.
+    empty: Empty,
+    /// Whether the collection has open conflicts (asked once, when first needed).
+    open_conflicts: Option<bool>,
     pub out: CollectionOutcome,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Empty {
+    local: bool,
+    remote: bool,
+    base: bool,
 }
 
 fn db_err(side: Side, what: &str) -> impl Fn(mongodb::error::Error) -> Error + '_ {
@@ -139,10 +151,22 @@ fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     }
 }
 
-/// A filter that matches the document only if it is still exactly as it was read.
+/// A filter that matches the document only while it is as it was read: its `_id` and every
+/// top-level field equal. Plain equality keeps the `_id` index usable on every server (an
+/// `$expr` over `$$ROOT` would be exact too, but some servers evaluate it without the index).
+/// It does not notice a field *added* by another writer in the moment between our read and
+/// write; every TempleSync and TMS write changes `updatedAt`, which it does notice.
 pub(crate) fn unchanged(doc: &Document) -> Document {
     let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-    doc! { "_id": id, "$expr": { "$eq": [ "$$ROOT", { "$literal": doc.clone() } ] } }
+    if doc.keys().any(|k| k.contains('.') || k.starts_with('$')) {
+        // Such names cannot be written as query paths: compare the whole document instead.
+        return doc! { "_id": id, "$expr": { "$eq": [ "$$ROOT", { "$literal": doc.clone() } ] } };
+    }
+    let mut f = doc! { "_id": id };
+    for (k, v) in doc.iter().filter(|(k, _)| k.as_str() != "_id") {
+        f.insert(k.clone(), doc! { "$eq": v.clone() });
+    }
+    f
 }
 
 /// The value `syncedAt` takes when a version is synced: its `updatedAt`, so that "changed since
@@ -174,7 +198,7 @@ pub(crate) fn pending_filter() -> Document {
 
 impl<'a> CollectionSync<'a> {
     pub fn new(env: &'a RunEnv<'a>, name: &str) -> Result<Self> {
-        let remote = env.dbs.remote()?.collection::<Document>(name);
+        let remote = env.remote.collection::<Document>(name);
         Ok(CollectionSync {
             name: name.to_string(),
             env,
@@ -185,6 +209,8 @@ impl<'a> CollectionSync<'a> {
             done: HashSet::new(),
             later: Vec::new(),
             echoes: HashMap::new(),
+            empty: Empty::default(),
+            open_conflicts: None,
             out: CollectionOutcome::default(),
         })
     }
@@ -244,8 +270,10 @@ impl<'a> CollectionSync<'a> {
         } else {
             // Local changes first, so a local document that takes a unique value is flagged
             // before the cloud document holding that value is looked at.
+            // Counted before any of this run's writes, for the delete check.
+            let counts = self.counts().await?;
             let new_local = self.process_local_pending().await?;
-            self.process_local_deletes(new_local, crashed_before, &cp)
+            self.process_local_deletes(counts, new_local, crashed_before, &cp)
                 .await?;
         }
         // The cloud's changes, then whatever arrived while we worked, until quiet.
@@ -303,14 +331,14 @@ impl<'a> CollectionSync<'a> {
         let mut seen = HashSet::new();
         for ev in events {
             let key = IdKey::of(&ev.id);
-            if let Some(ops) = self.echoes.get_mut(&key) {
-                if let Some(pos) = ops.iter().position(|o| *o == ev.op) {
-                    ops.remove(pos);
-                    if ops.is_empty() {
-                        self.echoes.remove(&key);
-                    }
-                    continue;
+            if let Some(ops) = self.echoes.get_mut(&key)
+                && let Some(pos) = ops.iter().position(|o| *o == ev.op)
+            {
+                ops.remove(pos);
+                if ops.is_empty() {
+                    self.echoes.remove(&key);
                 }
+                continue;
             }
             if seen.insert(key.clone()) {
                 // A change by someone else to a document we already reconciled this run must
@@ -392,12 +420,7 @@ impl<'a> CollectionSync<'a> {
 
     /// Finds documents deleted locally. A cheap count tells whether any can be missing; only
     /// then (or after a crash, or once a day) are the ids compared with the bases.
-    async fn process_local_deletes(
-        &mut self,
-        new_local: u64,
-        crashed_before: bool,
-        cp: &Document,
-    ) -> Result<()> {
+    async fn counts(&self) -> Result<(u64, u64)> {
         let local_count = self
             .local
             .estimated_document_count()
@@ -408,6 +431,16 @@ impl<'a> CollectionSync<'a> {
             .estimated_document_count()
             .await
             .map_err(db_err(Side::Local, "counting synced documents"))?;
+        Ok((local_count, base_count))
+    }
+
+    async fn process_local_deletes(
+        &mut self,
+        (local_count, base_count): (u64, u64),
+        new_local: u64,
+        crashed_before: bool,
+        cp: &Document,
+    ) -> Result<()> {
         let held = conflicts::open_local_deletes(self.env.dbs, &self.name).await?;
         let stale = cp
             .get_datetime("lastIdScanAt")
@@ -470,8 +503,25 @@ impl<'a> CollectionSync<'a> {
     /// First sync, or the cloud history was lost: look at every document on both sides.
     async fn full_scan(&mut self) -> Result<()> {
         self.out.scanned = true;
-        self.scan_side(Side::Local).await?;
-        self.scan_side(Side::Remote).await?;
+        let count = async |c: &Collection<Document>, side| {
+            c.estimated_document_count()
+                .await
+                .map_err(db_err(side, "counting documents"))
+        };
+        // A first sync against an empty side (a new cloud, a new PC) need not look documents
+        // up there one batch at a time. Only documents this scan handles are written meanwhile.
+        self.empty = Empty {
+            local: count(&self.local, Side::Local).await? == 0,
+            remote: count(&self.remote, Side::Remote).await? == 0,
+            base: count(&self.base, Side::Local).await? == 0,
+        };
+        let scanned = async {
+            self.scan_side(Side::Local).await?;
+            self.scan_side(Side::Remote).await
+        };
+        let r = scanned.await;
+        self.empty = Empty::default();
+        r?;
         // Bases of documents now on neither side.
         let mut gone = Vec::new();
         let mut cursor = self
@@ -485,10 +535,10 @@ impl<'a> CollectionSync<'a> {
             .await
             .map_err(db_err(Side::Local, "listing synced ids"))?
         {
-            if let Some(id) = d.get("_id") {
-                if !self.done.contains(&IdKey::of(id)) {
-                    gone.push(id.clone());
-                }
+            if let Some(id) = d.get("_id")
+                && !self.done.contains(&IdKey::of(id))
+            {
+                gone.push(id.clone());
             }
         }
         tracing::debug!(collection = %self.name, gone = gone.len(), "full scan done");
@@ -513,12 +563,11 @@ impl<'a> CollectionSync<'a> {
                 .await
                 .map_err(db_err(side, "scanning a collection"))?;
             let end = next.is_none();
-            if let Some(d) = next {
-                if d.get("_id")
+            if let Some(d) = next
+                && d.get("_id")
                     .is_some_and(|id| !self.done.contains(&IdKey::of(id)))
-                {
-                    buf.push(d);
-                }
+            {
+                buf.push(d);
             }
             if buf.len() >= self.batch() || (end && !buf.is_empty()) {
                 let docs = std::mem::take(&mut buf);
@@ -622,8 +671,9 @@ impl<'a> CollectionSync<'a> {
         if ids.is_empty() {
             return Ok(0);
         }
-        let need_local = !matches!(known, Some((Side::Local, _)));
-        let need_remote = !matches!(known, Some((Side::Remote, _)));
+        let need_local = !matches!(known, Some((Side::Local, _))) && !self.empty.local;
+        let need_remote = !matches!(known, Some((Side::Remote, _))) && !self.empty.remote;
+        let need_base = !self.empty.base;
         let (locals, remotes, bases) = tokio::try_join!(
             async {
                 if need_local {
@@ -639,7 +689,13 @@ impl<'a> CollectionSync<'a> {
                     Ok(HashMap::new())
                 }
             },
-            Self::fetch(&self.base, Side::Local, &ids),
+            async {
+                if need_base {
+                    Self::fetch(&self.base, Side::Local, &ids).await
+                } else {
+                    Ok(HashMap::new())
+                }
+            },
         )?;
         if need_remote {
             self.out.remote_read += remotes.len() as u64;
@@ -688,17 +744,27 @@ impl<'a> CollectionSync<'a> {
             })
             .collect();
 
+        let t = std::time::Instant::now();
+        let name = self.name.clone();
+        let lap = move |what: &str| tracing::debug!(collection = %name, what, ms = t.elapsed().as_millis() as u64, "batch phase");
+        lap("read");
         self.check_unique_remote(&mut items).await?;
         self.check_unique_local(&mut items).await?;
+        lap("unique");
         self.write_remote(&mut items).await?;
+        lap("remote");
         self.step(Step::PushedBatch).await?;
         self.write_local(&mut items).await?;
+        lap("local");
         self.step(Step::AppliedLocal).await?;
         self.write_bases(&items).await?;
+        lap("bases");
         self.step(Step::MarkSynced).await?;
         self.mark_synced(&items).await?;
+        lap("marks");
         self.step(Step::WriteConflicts).await?;
         self.record_conflicts(&items).await?;
+        lap("conflicts");
 
         for it in &items {
             if it.retry {
@@ -883,83 +949,52 @@ impl<'a> CollectionSync<'a> {
     async fn write_remote(&mut self, items: &mut [Item]) -> Result<()> {
         let now = self.now();
         let mut inserts: Vec<(usize, Document)> = Vec::new();
-        for (i, it) in items.iter_mut().enumerate() {
+        let mut cas: Vec<(usize, CasWrite)> = Vec::new();
+        for (i, it) in items.iter().enumerate() {
             if it.clash.is_some() || !it.ok {
                 continue;
             }
-            match &it.decision {
-                Decision::DeleteRemote => {
-                    let Some(r) = &it.remote else { continue };
-                    let res = self
-                        .remote
-                        .delete_one(unchanged(r))
-                        .await
-                        .map_err(db_err(Side::Remote, "deleting in the cloud"))?;
-                    if res.deleted_count == 1 {
-                        self.echoes
-                            .entry(it.key.clone())
-                            .or_default()
-                            .push(Op::Delete);
-                        self.out.pushed += 1;
-                    } else {
-                        it.ok = false;
-                        it.retry = true;
-                    }
-                }
-                d => {
+            match (&it.decision, &it.remote) {
+                (Decision::DeleteRemote, Some(r)) => cas.push((i, CasWrite::Delete(unchanged(r)))),
+                (d, r) => {
                     let Some(doc) = Self::outgoing(d) else {
                         continue;
                     };
                     let out = as_synced(doc, now);
-                    match &it.remote {
+                    match r {
                         None => inserts.push((i, out)),
-                        Some(r) => {
-                            let res = self.remote.replace_one(unchanged(r), out).await;
-                            match res {
-                                Ok(res) if res.matched_count == 1 => {
-                                    self.echoes
-                                        .entry(it.key.clone())
-                                        .or_default()
-                                        .push(Op::Replace);
-                                    self.out.pushed += 1;
-                                }
-                                Ok(_) => {
-                                    it.ok = false;
-                                    it.retry = true;
-                                }
-                                Err(e) if is_duplicate_key(&e) => {
-                                    it.ok = false;
-                                    it.clash = Some(self.clash_from_index(doc).await?);
-                                }
-                                Err(e) => {
-                                    return Err(Error::db(Side::Remote, "writing to the cloud", &e));
-                                }
-                            }
-                        }
+                        Some(r) => cas.push((i, CasWrite::Replace(unchanged(r), out))),
                     }
+                }
+            }
+        }
+        for (i, outcome) in apply_cas(&self.remote, Side::Remote, cas).await? {
+            let it = &mut items[i];
+            match outcome {
+                CasOutcome::Done(op) => {
+                    self.echoes.entry(it.key.clone()).or_default().push(op);
+                    self.out.pushed += 1;
+                }
+                CasOutcome::Changed => {
+                    it.ok = false;
+                    it.retry = true;
+                }
+                CasOutcome::Duplicate => {
+                    it.ok = false;
+                    let doc = Self::outgoing(&it.decision).cloned().unwrap_or_default();
+                    it.clash = Some(self.clash_from_index(&doc).await?);
                 }
             }
         }
         if inserts.is_empty() {
             return Ok(());
         }
-        let docs: Vec<Document> = inserts.iter().map(|(_, d)| d.clone()).collect();
-        let failed: HashMap<usize, (i32, String)> =
-            match self.remote.insert_many(docs).ordered(false).await {
-                Ok(_) => HashMap::new(),
-                Err(e) => match &*e.kind {
-                    mongodb::error::ErrorKind::InsertMany(ime)
-                        if ime.write_concern_error.is_none() =>
-                    {
-                        ime.write_errors
-                            .iter()
-                            .flatten()
-                            .map(|w| (w.index, (w.code, w.message.clone())))
-                            .collect()
-                    }
-                    _ => return Err(Error::db(Side::Remote, "writing to the cloud", &e)),
-                },
-            };
+        let failed = insert_all(
+            &self.remote,
+            Side::Remote,
+            inserts.iter().map(|(_, d)| d.clone()).collect(),
+        )
+        .await?;
         for (pos, (i, doc)) in inserts.iter().enumerate() {
             let it = &mut items[*i];
             match failed.get(&pos) {
@@ -970,7 +1005,7 @@ impl<'a> CollectionSync<'a> {
                         .push(Op::Insert);
                     self.out.pushed += 1;
                 }
-                Some((11000, msg)) if msg.contains("_id_") || msg.contains("_id:") => {
+                Some((11000, msg)) if is_id_key(msg) => {
                     // Someone inserted the same document meanwhile: decide again.
                     it.ok = false;
                     it.retry = true;
@@ -1022,62 +1057,65 @@ impl<'a> CollectionSync<'a> {
 
     async fn write_local(&mut self, items: &mut [Item]) -> Result<()> {
         let now = self.now();
-        let mut inserts = Vec::new();
-        for (i, it) in items.iter_mut().enumerate() {
+        let mut inserts: Vec<(usize, Document)> = Vec::new();
+        let mut cas: Vec<(usize, CasWrite)> = Vec::new();
+        for (i, it) in items.iter().enumerate() {
             if it.clash.is_some() || !it.ok {
                 continue;
             }
-            match &it.decision {
-                Decision::DeleteLocal => {
-                    let Some(l) = &it.local else { continue };
-                    let res = self
-                        .local
-                        .delete_one(unchanged(l))
-                        .await
-                        .map_err(db_err(Side::Local, "deleting here"))?;
-                    if res.deleted_count == 1 {
-                        self.out.pulled += 1;
-                    } else {
-                        it.ok = false;
-                        it.retry = true;
-                    }
-                }
-                d => {
+            match (&it.decision, &it.local) {
+                (Decision::DeleteLocal, Some(l)) => cas.push((i, CasWrite::Delete(unchanged(l)))),
+                (d, l) => {
                     let Some(doc) = Self::incoming(d) else {
                         continue;
                     };
                     let out = as_synced(doc, now);
-                    match &it.local {
+                    match l {
                         None => inserts.push((i, out)),
-                        Some(l) => {
-                            let res = self.local.replace_one(unchanged(l), out).await;
-                            match res {
-                                Ok(r) if r.matched_count == 1 => self.out.pulled += 1,
-                                // Edited here meanwhile: it is pending now; next time.
-                                Ok(_) => {
-                                    it.ok = false;
-                                    it.retry = true;
-                                }
-                                Err(e) if is_duplicate_key(&e) => {
-                                    it.ok = false;
-                                    it.retry = true;
-                                }
-                                Err(e) => return Err(Error::db(Side::Local, "writing here", &e)),
-                            }
-                        }
+                        Some(l) => cas.push((i, CasWrite::Replace(unchanged(l), out))),
                     }
                 }
             }
         }
-        for (i, doc) in inserts {
+        for (i, outcome) in apply_cas(&self.local, Side::Local, cas).await? {
             let it = &mut items[i];
-            match self.local.insert_one(doc).await {
-                Ok(_) => self.out.pulled += 1,
-                Err(e) if is_duplicate_key(&e) => {
+            match outcome {
+                CasOutcome::Done(_) => self.out.pulled += 1,
+                // Edited here meanwhile (it is pending now), or a local unique index said no:
+                // look again at the end of the run.
+                CasOutcome::Changed | CasOutcome::Duplicate => {
                     it.ok = false;
                     it.retry = true;
                 }
-                Err(e) => return Err(Error::db(Side::Local, "writing here", &e)),
+            }
+        }
+        if inserts.is_empty() {
+            return Ok(());
+        }
+        let failed = insert_all(
+            &self.local,
+            Side::Local,
+            inserts.iter().map(|(_, d)| d.clone()).collect(),
+        )
+        .await?;
+        for (pos, (i, _)) in inserts.iter().enumerate() {
+            let it = &mut items[*i];
+            match failed.get(&pos) {
+                None => self.out.pulled += 1,
+                Some((11000, _)) => {
+                    it.ok = false;
+                    it.retry = true;
+                }
+                Some((code, msg)) => {
+                    it.ok = false;
+                    self.out.errors.push(crate::logs::DocumentError {
+                        collection: self.name.clone(),
+                        document_id: display_id(&it.id),
+                        message: format!(
+                            "this computer's database refused the document: {msg} (code {code})"
+                        ),
+                    });
+                }
             }
         }
         Ok(())
@@ -1129,10 +1167,11 @@ impl<'a> CollectionSync<'a> {
     }
 
     /// Marks pushed (or already equal) local documents synced, only if nobody edited them
-    /// since they were read: an edit made during the push stays pending.
+    /// since they were read: an edit made during the push stays pending. One `update`
+    /// command for the batch.
     async fn mark_synced(&self, items: &[Item]) -> Result<()> {
         let now = self.now();
-        let mut filters = Vec::new();
+        let mut updates = Vec::new();
         for it in items.iter().filter(|it| it.ok && it.clash.is_none()) {
             let pushed_as_is = match &it.decision {
                 Decision::InSync | Decision::Push(_) => true,
@@ -1142,25 +1181,26 @@ impl<'a> CollectionSync<'a> {
             let Some(l) = it.local.as_ref().filter(|_| pushed_as_is) else {
                 continue;
             };
-            let already = l.get_str("syncStatus").ok() == Some("synced")
-                && crate::content::same_value(l.get("syncedAt"), Some(&synced_at_for(l, now)))
-                && l.get(UPDATED_AT).is_some();
-            let legacy_done = l.get(UPDATED_AT).is_none()
-                && l.get_str("syncStatus").ok() == Some("synced")
-                && l.get("syncedAt").is_some_and(|v| !matches!(v, Bson::Null));
-            if !already && !legacy_done {
-                filters.push(unchanged(l));
+            let synced_at = synced_at_for(l, now);
+            let done = l.get_str("syncStatus").ok() == Some("synced")
+                && match l.get(UPDATED_AT) {
+                    Some(_) => crate::content::same_value(l.get("syncedAt"), Some(&synced_at)),
+                    None => l.get("syncedAt").is_some_and(|v| !matches!(v, Bson::Null)),
+                };
+            if !done {
+                updates.push(Bson::Document(doc! {
+                    "q": unchanged(l),
+                    "u": { "$set": { "syncedAt": synced_at, "syncStatus": "synced" } },
+                }));
             }
         }
-        if filters.is_empty() {
+        if updates.is_empty() {
             return Ok(());
         }
-        let update = vec![doc! { "$set": {
-            "syncedAt": { "$ifNull": [ "$updatedAt", { "$literal": now } ] },
-            "syncStatus": "synced",
-        } }];
-        self.local
-            .update_many(doc! { "$or": filters }, update)
+        self.env
+            .dbs
+            .local
+            .run_command(doc! { "update": &self.name, "updates": updates, "ordered": false })
             .await
             .map_err(db_err(Side::Local, "marking documents synced"))?;
         Ok(())
@@ -1214,25 +1254,34 @@ impl<'a> CollectionSync<'a> {
                 run_id: self.env.run_id,
             };
             let created = conflicts::record(self.env.dbs, new, now).await?;
+            if !auto {
+                self.open_conflicts = Some(true);
+            }
             if created && !auto {
                 self.out.conflicts += 1;
             }
-            if !auto {
-                if let Some(l) = &it.local {
-                    if l.get_str("syncStatus").ok() != Some("conflict") {
-                        self.local
-                            .update_one(
-                                doc! { "_id": it.id.clone() },
-                                doc! { "$set": { "syncStatus": "conflict" } },
-                            )
-                            .await
-                            .map_err(db_err(Side::Local, "marking a document in conflict"))?;
-                    }
-                }
+            if !auto
+                && let Some(l) = &it.local
+                && l.get_str("syncStatus").ok() != Some("conflict")
+            {
+                self.local
+                    .update_one(
+                        doc! { "_id": it.id.clone() },
+                        doc! { "$set": { "syncStatus": "conflict" } },
+                    )
+                    .await
+                    .map_err(db_err(Side::Local, "marking a document in conflict"))?;
             }
         }
+        // Documents that synced cleanly settle their open conflicts. Asked only while the
+        // collection has open conflicts, so a quiet collection costs no extra reads.
         if !settled_ids.is_empty() {
-            conflicts::close_settled(self.env.dbs, &self.name, &settled_ids, now).await?;
+            if self.open_conflicts.is_none() {
+                self.open_conflicts = Some(conflicts::any_open(self.env.dbs, &self.name).await?);
+            }
+            if self.open_conflicts == Some(true) {
+                conflicts::close_settled(self.env.dbs, &self.name, &settled_ids, now).await?;
+            }
         }
         Ok(())
     }
@@ -1253,4 +1302,80 @@ fn winner_name(w: Winner) -> &'static str {
         Winner::Local => "local",
         Winner::Remote => "remote",
     }
+}
+
+/// A write that must only happen if the document is still as it was read.
+enum CasWrite {
+    Replace(Document, Document),
+    Delete(Document),
+}
+
+enum CasOutcome {
+    Done(Op),
+    /// The document changed (or went) since it was read.
+    Changed,
+    /// A unique index refused the write.
+    Duplicate,
+}
+
+/// How many single-document writes are in flight at once.
+const CONCURRENT_WRITES: usize = 16;
+
+/// Applies compare-and-set writes concurrently; each outcome is known per document.
+async fn apply_cas(
+    coll: &Collection<Document>,
+    side: Side,
+    writes: Vec<(usize, CasWrite)>,
+) -> Result<Vec<(usize, CasOutcome)>> {
+    use futures::StreamExt;
+    futures::stream::iter(writes)
+        .map(|(i, w)| async move {
+            let outcome = match w {
+                CasWrite::Replace(filter, doc) => match coll.replace_one(filter, doc).await {
+                    Ok(r) if r.matched_count == 1 => CasOutcome::Done(Op::Replace),
+                    Ok(_) => CasOutcome::Changed,
+                    Err(e) if is_duplicate_key(&e) => CasOutcome::Duplicate,
+                    Err(e) => return Err(Error::db(side, "writing a document", &e)),
+                },
+                CasWrite::Delete(filter) => match coll.delete_one(filter).await {
+                    Ok(r) if r.deleted_count == 1 => CasOutcome::Done(Op::Delete),
+                    Ok(_) => CasOutcome::Changed,
+                    Err(e) => return Err(Error::db(side, "deleting a document", &e)),
+                },
+            };
+            Ok((i, outcome))
+        })
+        .buffer_unordered(CONCURRENT_WRITES)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Inserts unordered; returns the refused ones by position, with code and message.
+async fn insert_all(
+    coll: &Collection<Document>,
+    side: Side,
+    docs: Vec<Document>,
+) -> Result<HashMap<usize, (i32, String)>> {
+    match coll.insert_many(docs).ordered(false).await {
+        Ok(_) => Ok(HashMap::new()),
+        Err(e) => match &*e.kind {
+            mongodb::error::ErrorKind::InsertMany(ime) if ime.write_concern_error.is_none() => {
+                Ok(ime
+                    .write_errors
+                    .iter()
+                    .flatten()
+                    .map(|w| (w.index, (w.code, w.message.clone())))
+                    .collect())
+            }
+            _ => Err(Error::db(side, "inserting documents", &e)),
+        },
+    }
+}
+
+/// Whether a duplicate-key message is about `_id` (the same document) rather than another
+/// unique index.
+fn is_id_key(msg: &str) -> bool {
+    msg.contains("_id_") || msg.contains("{ _id:") || msg.contains("_id:")
 }

@@ -97,10 +97,11 @@ fn check_url(which: &'static str, url: &str) -> Result<()> {
         if host.is_empty() {
             return Err(invalid("it has an empty host in its host list"));
         }
-        if let Some((_, port)) = host.rsplit_once(':') {
-            if !host.ends_with(']') && port.parse::<u16>().map_or(true, |p| p == 0) {
-                return Err(invalid(&format!("'{port}' is not a valid port")));
-            }
+        if let Some((_, port)) = host.rsplit_once(':')
+            && !host.ends_with(']')
+            && port.parse::<u16>().map_or(true, |p| p == 0)
+        {
+            return Err(invalid(&format!("'{port}' is not a valid port")));
         }
     }
     Ok(())

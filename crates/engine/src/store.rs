@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use bson::Document;
-use mongodb::options::{ClientOptions, WriteConcern};
+use std::sync::Arc;
+
+use mongodb::options::{ClientOptions, ConnectionString, WriteConcern};
 use mongodb::{Client, Collection, Database};
 
 use crate::error::{Error, Result, Side};
@@ -36,11 +38,19 @@ pub fn is_bookkeeping(name: &str) -> bool {
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The cloud connection, made on first use: an Atlas `mongodb+srv://` address needs a DNS
+/// lookup, which fails while offline, and offline is when TempleSync must still start.
+pub(crate) struct RemoteConn {
+    url: String,
+    database: String,
+    db: tokio::sync::OnceCell<Database>,
+}
+
 /// Both databases, connected lazily by the driver.
 #[derive(Clone)]
 pub(crate) struct Databases {
     pub local: Database,
-    pub remote: Option<Database>,
+    pub remote: Option<Arc<RemoteConn>>,
     pub local_host: String,
     pub remote_host: Option<String>,
 }
@@ -52,16 +62,17 @@ impl Databases {
         let local = local_client.database(&settings.database);
         let remote = match &settings.remote_url {
             Some(url) => {
-                let client = client_for("cloud", url).await?;
-                let wc = WriteConcern::majority();
-                Some(
-                    client.database_with_options(
-                        &settings.database,
-                        mongodb::options::DatabaseOptions::builder()
-                            .write_concern(wc)
-                            .build(),
-                    ),
-                )
+                // Check the form now; connect (and resolve) later.
+                ConnectionString::parse(url).map_err(|e| Error::InvalidConnectionString {
+                    which: "cloud",
+                    url: redact_url(url),
+                    reason: crate::error::describe_driver_error(&e),
+                })?;
+                Some(Arc::new(RemoteConn {
+                    url: url.clone(),
+                    database: settings.database.clone(),
+                    db: tokio::sync::OnceCell::new(),
+                }))
             }
             None => None,
         };
@@ -73,8 +84,25 @@ impl Databases {
         })
     }
 
-    pub fn remote(&self) -> Result<&Database> {
-        self.remote.as_ref().ok_or(Error::RemoteNotConfigured)
+    /// The cloud database; connects on first use. A failed DNS lookup is "unreachable" and
+    /// is tried again next time.
+    pub async fn remote(&self) -> Result<&Database> {
+        let conn = self.remote.as_ref().ok_or(Error::RemoteNotConfigured)?;
+        conn.db
+            .get_or_try_init(|| async {
+                let client = client_for("cloud", &conn.url).await.map_err(|e| match e {
+                    Error::InvalidConnectionString { reason, .. } => Error::RemoteUnreachable {
+                        host: host_of(&conn.url),
+                        reason,
+                    },
+                    other => other,
+                })?;
+                let opts = mongodb::options::DatabaseOptions::builder()
+                    .write_concern(WriteConcern::majority())
+                    .build();
+                Ok(client.database_with_options(&conn.database, opts))
+            })
+            .await
     }
 
     pub fn local_coll(&self, name: &str) -> Collection<Document> {

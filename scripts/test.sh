@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, lints, unit tests, and the integration tests against real
+# MongoDB wire-protocol servers that the tests start themselves. Installs what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/templesync-target}"
+export TEMPLESYNC_SECANTUSD="${TEMPLESYNC_SECANTUSD:-$(bash scripts/setup-test-deps.sh | tail -n 1)}"
+
+echo "== format"
+cargo fmt --all --check
+echo "== lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== tests"
+cargo test --workspace --locked --no-fail-fast
