@@ -51,7 +51,26 @@ fn person(by: Option<String>) -> String {
         .or_else(|| std::env::var("USERNAME").ok())
         .or_else(|| std::env::var("LOGNAME").ok())
         .filter(|s| !s.trim().is_empty())
+        .or_else(os_account)
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The name of the account this process runs as, from the system's user list (Linux), for
+/// when no login variable is set (services, cron).
+fn os_account() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut parts = l.split(':');
+        let name = parts.next()?;
+        (parts.nth(1)? == uid).then(|| name.to_string())
+    })
 }
 
 pub async fn run(command: Command, engine: &Engine, out: &Out) -> anyhow::Result<()> {

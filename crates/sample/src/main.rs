@@ -7,9 +7,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(about = "Load synthetic temple data (fixed seed) into MongoDB")]
 struct Cli {
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = 42, global = true)]
     seed: u64,
-    #[arg(long, default_value = "temple_db")]
+    #[arg(long, default_value = "temple_db", global = true)]
     database: String,
     #[command(subcommand)]
     what: What,
