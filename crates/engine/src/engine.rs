@@ -433,6 +433,12 @@ impl Engine {
     /// The state of syncing. Never fails because the cloud is offline: that is part of the
     /// answer.
     pub async fn status(&self) -> Result<SyncStatus> {
+        self.status_knowing(None).await
+    }
+
+    /// The same, with the cloud's reachability already known (from a [`crate::Monitor`]), so
+    /// no check is made: `(online, why offline)`.
+    pub async fn status_knowing(&self, connectivity: Option<(bool, Option<String>)>) -> Result<SyncStatus> {
         let dbs = &self.inner.dbs;
         let logs = dbs.local_coll(SYNC_LOGS);
         let last = logs
@@ -455,9 +461,12 @@ impl Engine {
             .await
             .map_err(local_err("reading conflicts"))?;
         let is_syncing = lock::is_held(&dbs.local, self.inner.clock.as_ref()).await?;
-        let (is_online, offline_reason) = match self.ping_remote(Duration::from_secs(3)).await {
-            Ok(()) => (true, None),
-            Err(e) => (false, Some(e.to_string())),
+        let (is_online, offline_reason) = match connectivity {
+            Some(known) => known,
+            None => match self.ping_remote(Duration::from_secs(3)).await {
+                Ok(()) => (true, None),
+                Err(e) => (false, Some(e.to_string())),
+            },
         };
         Ok(SyncStatus {
             last_sync_time: last.as_ref().map(|r| r.end_time.unwrap_or(r.start_time)),

@@ -16,6 +16,7 @@ mod feed;
 pub mod json;
 mod lock;
 pub mod logs;
+pub mod monitor;
 pub mod reconcile;
 mod run;
 pub mod settings;
@@ -28,5 +29,6 @@ pub use conflicts::{
 pub use engine::{Engine, SyncRequest, SyncStatus};
 pub use error::{Error, Result};
 pub use logs::{RunStatus, SyncRun, Trigger};
+pub use monitor::{Monitor, MonitorEvent, MonitorOptions, NetworkStatus};
 pub use run::{Progress, ProgressFn, Step, StepHook};
 pub use settings::{Settings, redact_url};
