@@ -438,7 +438,10 @@ impl Engine {
 
     /// The same, with the cloud's reachability already known (from a [`crate::Monitor`]), so
     /// no check is made: `(online, why offline)`.
-    pub async fn status_knowing(&self, connectivity: Option<(bool, Option<String>)>) -> Result<SyncStatus> {
+    pub async fn status_knowing(
+        &self,
+        connectivity: Option<(bool, Option<String>)>,
+    ) -> Result<SyncStatus> {
         let dbs = &self.inner.dbs;
         let logs = dbs.local_coll(SYNC_LOGS);
         let last = logs

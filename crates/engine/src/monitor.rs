@@ -36,7 +36,7 @@ pub struct NetworkStatus {
     /// Connectivity keeps coming and going: reconnect syncs wait until it has settled.
     pub flapping: bool,
     /// How long the connection must stay up before a reconnect sync starts.
-    pub reconnect_settle_seconds: u64,
+    pub reconnect_settle_seconds: f64,
     pub is_syncing: bool,
     /// A follow-up run is waiting for the current one.
     pub follow_up_pending: bool,
@@ -47,12 +47,24 @@ pub struct NetworkStatus {
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum MonitorEvent {
     /// The network status changed (online/offline, flapping, a run started or ended).
-    Status { status: NetworkStatus },
-    RunStarted { trigger: Trigger },
-    Progress { progress: Progress },
-    RunFinished { run: Box<SyncRun> },
+    Status {
+        status: NetworkStatus,
+    },
+    RunStarted {
+        trigger: Trigger,
+    },
+    Progress {
+        progress: Progress,
+    },
+    RunFinished {
+        run: Box<SyncRun>,
+    },
     /// A run could not start (offline, already running elsewhere, not configured).
-    RunRefused { trigger: Trigger, code: String, message: String },
+    RunRefused {
+        trigger: Trigger,
+        code: String,
+        message: String,
+    },
 }
 
 /// Timing knobs. The defaults follow `sync_config`; tests shorten them.
@@ -116,7 +128,7 @@ impl Monitor {
                     last_error: None,
                     changes_last_hour: 0,
                     flapping: false,
-                    reconnect_settle_seconds: 0,
+                    reconnect_settle_seconds: 0.0,
                     is_syncing: false,
                     follow_up_pending: false,
                 },
@@ -142,13 +154,22 @@ impl Monitor {
     }
 
     pub fn status(&self) -> NetworkStatus {
-        self.inner.state.lock().expect("monitor state").status.clone()
+        self.inner
+            .state
+            .lock()
+            .expect("monitor state")
+            .status
+            .clone()
     }
 
     /// The engine's status, with the cloud's reachability as last checked (no new check).
     pub async fn sync_status(&self) -> Result<crate::SyncStatus> {
         let st = self.status();
-        let known = if st.last_check.is_some() { Some((st.is_online, st.last_error.clone())) } else { None };
+        let known = if st.last_check.is_some() {
+            Some((st.is_online, st.last_error.clone()))
+        } else {
+            None
+        };
         let mut s = self.inner.engine.status_knowing(known).await?;
         s.is_syncing = s.is_syncing || st.is_syncing;
         Ok(s)
@@ -180,7 +201,10 @@ impl Monitor {
     /// Runs a sync now and waits for it (a person pressed "Sync now"). Refused with
     /// `SyncInProgress` while another run is going: the caller says so; nothing is queued.
     pub async fn sync_now(&self, collections: Option<Vec<String>>) -> Result<SyncRun> {
-        let req = SyncRequest { trigger: Trigger::Manual, collections };
+        let req = SyncRequest {
+            trigger: Trigger::Manual,
+            collections,
+        };
         self.execute(req).await
     }
 
@@ -216,15 +240,22 @@ impl Monitor {
         {
             let mut st = self.inner.state.lock().expect("monitor state");
             if st.status.is_syncing {
-                return Err(Error::SyncInProgress { holder: String::new() });
+                return Err(Error::SyncInProgress {
+                    holder: String::new(),
+                });
             }
             st.status.is_syncing = true;
         }
         self.emit(MonitorEvent::RunStarted { trigger });
         self.emit_status();
         let me = self.clone();
-        let progress: crate::run::ProgressFn = Arc::new(move |p| me.emit(MonitorEvent::Progress { progress: p }));
-        let result = self.inner.engine.sync_with_progress(req, Some(progress)).await;
+        let progress: crate::run::ProgressFn =
+            Arc::new(move |p| me.emit(MonitorEvent::Progress { progress: p }));
+        let result = self
+            .inner
+            .engine
+            .sync_with_progress(req, Some(progress))
+            .await;
         let now = Utc::now();
         {
             let mut st = self.inner.state.lock().expect("monitor state");
@@ -232,7 +263,9 @@ impl Monitor {
             st.last_run_end = Some(now);
         }
         match &result {
-            Ok(run) => self.emit(MonitorEvent::RunFinished { run: Box::new(run.clone()) }),
+            Ok(run) => self.emit(MonitorEvent::RunFinished {
+                run: Box::new(run.clone()),
+            }),
             Err(e) => self.emit(MonitorEvent::RunRefused {
                 trigger,
                 code: e.code().to_string(),
@@ -260,7 +293,12 @@ impl Monitor {
             };
             match next {
                 Some(trigger) => {
-                    let r = self.execute(SyncRequest { trigger, collections: None }).await;
+                    let r = self
+                        .execute(SyncRequest {
+                            trigger,
+                            collections: None,
+                        })
+                        .await;
                     if let Err(Error::SyncInProgress { .. }) = r {
                         // Another process (or a person's "Sync now") is running: one follow-up.
                         {
@@ -271,7 +309,11 @@ impl Monitor {
                     }
                 }
                 None => {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), self.inner.wake_runner.notified()).await;
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(1),
+                        self.inner.wake_runner.notified(),
+                    )
+                    .await;
                 }
             }
         }
@@ -288,9 +330,15 @@ impl Monitor {
                 .inner
                 .opts
                 .check_interval
-                .or(cfg.as_ref().map(|c| Duration::from_secs(c.check_interval_seconds as u64)))
+                .or(cfg
+                    .as_ref()
+                    .map(|c| Duration::from_secs(c.check_interval_seconds as u64)))
                 .unwrap_or(Duration::from_secs(30));
-            let timeout = self.inner.opts.check_timeout.unwrap_or(interval.min(Duration::from_secs(5)));
+            let timeout = self
+                .inner
+                .opts
+                .check_timeout
+                .unwrap_or(interval.min(Duration::from_secs(5)));
             let result = self.inner.engine.ping_remote(timeout).await;
             let now = Utc::now();
             let auto = cfg.as_ref().is_some_and(|c| c.auto_sync_enabled);
@@ -316,7 +364,7 @@ impl Monitor {
                 let recent = st.changes.iter().filter(|t| **t > window).count();
                 st.status.flapping = recent >= FLAP_THRESHOLD;
                 let settle = settle_time(recent, interval);
-                st.status.reconnect_settle_seconds = settle.as_secs();
+                st.status.reconnect_settle_seconds = settle.as_secs_f64();
                 st.status.is_online = online;
                 if online {
                     if st.online_since.is_none() || changed {
@@ -335,9 +383,9 @@ impl Monitor {
                 if !online || !auto {
                     st.reconnect_owed = false;
                 }
-                let settled = st
-                    .online_since
-                    .is_some_and(|since| now - since >= chrono::Duration::from_std(settle).unwrap_or_default());
+                let settled = st.online_since.is_some_and(|since| {
+                    now - since >= chrono::Duration::from_std(settle).unwrap_or_default()
+                });
                 if st.reconnect_owed && settled {
                     st.reconnect_owed = false;
                     st.pending.get_or_insert(Trigger::Reconnect);
@@ -345,10 +393,14 @@ impl Monitor {
                 }
                 // Periodic runs, while online.
                 if let Some(minutes) = cfg.as_ref().and_then(|c| c.sync_interval_minutes) {
-                    let every = self.inner.opts.periodic_interval.unwrap_or(Duration::from_secs(minutes as u64 * 60));
-                    let due = st
-                        .last_run_end
-                        .is_none_or(|end| now - end >= chrono::Duration::from_std(every).unwrap_or_default());
+                    let every = self
+                        .inner
+                        .opts
+                        .periodic_interval
+                        .unwrap_or(Duration::from_secs(minutes as u64 * 60));
+                    let due = st.last_run_end.is_none_or(|end| {
+                        now - end >= chrono::Duration::from_std(every).unwrap_or_default()
+                    });
                     if online && due && !st.status.is_syncing && st.pending.is_none() {
                         st.pending = Some(Trigger::Periodic);
                         wake_runner = true;
@@ -372,7 +424,10 @@ impl Monitor {
                 .inner
                 .opts
                 .periodic_interval
-                .filter(|_| cfg.as_ref().is_some_and(|c| c.sync_interval_minutes.is_some()))
+                .filter(|_| {
+                    cfg.as_ref()
+                        .is_some_and(|c| c.sync_interval_minutes.is_some())
+                })
                 .map_or(interval, |p| p.min(interval));
             let _ = tokio::time::timeout(wait, self.inner.wake_checker.notified()).await;
         }
@@ -418,6 +473,10 @@ mod tests {
         assert_eq!(settle_time(4, i), Duration::from_secs(30));
         assert_eq!(settle_time(5, i), Duration::from_secs(60));
         assert_eq!(settle_time(6, i), Duration::from_secs(120));
-        assert_eq!(settle_time(40, i), MAX_SETTLE, "never more than ten minutes");
+        assert_eq!(
+            settle_time(40, i),
+            MAX_SETTLE,
+            "never more than ten minutes"
+        );
     }
 }
