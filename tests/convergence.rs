@@ -128,7 +128,10 @@ async fn run_case(seed: u64) {
     }
 
     // Clean syncs: settle every open conflict (keeping the local version), until quiet.
-    let clean = [o.engine(0).await, o.engine(1).await];
+    let clean = [
+        o.engine_without_local_streams(0, None).await,
+        o.engine(1).await,
+    ];
     let mut logged = 0;
     for _ in 0..6 {
         for e in &clean {

@@ -55,6 +55,18 @@ impl Office {
         Engine::open(self.settings(pc)).await.expect("engine opens")
     }
 
+    /// The engine of PC `pc` as on a standalone `mongod`: local changes found by query.
+    pub async fn engine_without_local_streams(&self, pc: usize, hook: Option<StepHook>) -> Engine {
+        let opts = templesync_engine::EngineOptions {
+            hook,
+            no_local_change_streams: true,
+            ..Default::default()
+        };
+        Engine::open_with(self.settings(pc), opts)
+            .await
+            .expect("engine opens")
+    }
+
     pub async fn engine_with_hook(&self, pc: usize, hook: StepHook) -> Engine {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Engine::open_with_hook(self.settings(pc), clock, hook)

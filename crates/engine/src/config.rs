@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 
 /// How an edit conflict (the same field changed on both sides) is decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictStrategy {
     /// Record the conflict and hold the document back for a person.
@@ -30,6 +31,7 @@ impl ConflictStrategy {
 
 /// The document in `sync_config`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct SyncConfig {
     pub auto_sync_enabled: bool,

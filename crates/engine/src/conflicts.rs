@@ -21,6 +21,7 @@ use crate::run::UniqueClash;
 use crate::store::{CONFLICT_LOGS, Databases, SYNC_DIRTY};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictKind {
     /// A unique value (e.g. `admins.username`) is taken by a different document in the cloud.
@@ -43,6 +44,7 @@ impl ConflictKind {
 
 /// How a person settles a conflict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     KeepLocal,
@@ -107,6 +109,7 @@ impl Resolution {
 
 /// What `resolve` answers (the REST API's shape).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ResolveOutcome {
     pub success: bool,
     pub message: String,
@@ -117,6 +120,7 @@ pub struct ResolveOutcome {
 
 /// A conflict as shown to people and programs.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct Conflict {
     #[serde(rename = "_id")]
@@ -148,6 +152,7 @@ pub struct Conflict {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct FieldView {
     pub path: String,
@@ -392,6 +397,22 @@ pub(crate) async fn close_settled(
         .await
         .map_err(local_err("closing conflicts"))?;
     Ok(())
+}
+
+/// The local documents of the collection's open conflicts (looked at again every run).
+pub(crate) async fn open_local_ids(dbs: &Databases, collection: &str) -> Result<Vec<Bson>> {
+    let docs: Vec<Document> = coll(dbs)
+        .find(doc! { "collection": collection, "resolved": false })
+        .projection(doc! { "localId": 1 })
+        .await
+        .map_err(local_err("reading conflicts"))?
+        .try_collect()
+        .await
+        .map_err(local_err("reading conflicts"))?;
+    Ok(docs
+        .into_iter()
+        .filter_map(|d| d.get("localId").cloned())
+        .collect())
 }
 
 /// Whether any conflict of the collection is open.
@@ -987,6 +1008,7 @@ async fn resolve_as(
 
 /// One line of an auto-resolve report.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct AutoResolveItem {
     pub conflict_id: String,
@@ -996,6 +1018,7 @@ pub struct AutoResolveItem {
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct AutoResolveReport {
     pub resolved: u32,

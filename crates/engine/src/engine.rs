@@ -39,6 +39,7 @@ impl SyncRequest {
 
 /// The state of syncing, for `status` screens.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct SyncStatus {
     pub last_sync_time: Option<DateTime<Utc>>,
@@ -66,6 +67,18 @@ struct Inner {
     secrets: Vec<String>,
     running: tokio::sync::Mutex<()>,
     hook: Option<StepHook>,
+    local_change_streams: bool,
+}
+
+/// How an [`Engine`] is built. The defaults are what production uses.
+#[derive(Clone, Default)]
+pub struct EngineOptions {
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Called at each step of a run (fault-injection tests).
+    pub hook: Option<StepHook>,
+    /// Find local changes by query even where the local server has change streams, as on a
+    /// standalone `mongod` (tests of that path).
+    pub no_local_change_streams: bool,
 }
 
 #[derive(Clone)]
@@ -80,21 +93,18 @@ fn local_err(what: &'static str) -> impl Fn(mongodb::error::Error) -> Error {
 impl Engine {
     /// Prepares both connections (the driver connects on first use).
     pub async fn open(settings: Settings) -> Result<Engine> {
-        Self::open_with_clock(settings, Arc::new(SystemClock)).await
+        Self::open_with(settings, EngineOptions::default()).await
     }
 
     pub async fn open_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Result<Engine> {
-        let dbs = Databases::connect(&settings).await?;
-        Ok(Engine {
-            inner: Arc::new(Inner {
-                dbs,
-                secrets: settings.secrets(),
-                settings,
-                clock,
-                running: tokio::sync::Mutex::new(()),
-                hook: None,
-            }),
-        })
+        Self::open_with(
+            settings,
+            EngineOptions {
+                clock: Some(clock),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     /// The same engine with a hook called at every step of a run (fault-injection tests).
@@ -103,15 +113,28 @@ impl Engine {
         clock: Arc<dyn Clock>,
         hook: StepHook,
     ) -> Result<Engine> {
+        Self::open_with(
+            settings,
+            EngineOptions {
+                clock: Some(clock),
+                hook: Some(hook),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn open_with(settings: Settings, options: EngineOptions) -> Result<Engine> {
         let dbs = Databases::connect(&settings).await?;
         Ok(Engine {
             inner: Arc::new(Inner {
                 dbs,
                 secrets: settings.secrets(),
                 settings,
-                clock,
+                clock: options.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 running: tokio::sync::Mutex::new(()),
-                hook: Some(hook),
+                hook: options.hook,
+                local_change_streams: !options.no_local_change_streams,
             }),
         })
     }
@@ -393,6 +416,7 @@ impl Engine {
             run_id: ObjectId::parse_str(&run.id).unwrap_or_default(),
             progress,
             hook: self.inner.hook.clone(),
+            local_change_streams: self.inner.local_change_streams,
         };
         let (mut local_read, mut remote_read) = (0, 0);
         for name in &collections {

@@ -26,7 +26,7 @@ pub use config::{ConflictStrategy, SyncConfig};
 pub use conflicts::{
     AutoResolveReport, Conflict, ConflictKind, Resolution, ResolveOutcome, ResolveValue, Strategy,
 };
-pub use engine::{Engine, SyncRequest, SyncStatus};
+pub use engine::{Engine, EngineOptions, SyncRequest, SyncStatus};
 pub use error::{Error, Result};
 pub use logs::{RunStatus, SyncRun, Trigger};
 pub use monitor::{Monitor, MonitorEvent, MonitorOptions, NetworkStatus};

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     Manual,
@@ -40,6 +41,7 @@ impl Trigger {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
@@ -71,6 +73,7 @@ impl RunStatus {
 
 /// A document that could not be synced; the rest of the run went on.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct DocumentError {
     pub collection: String,
@@ -80,6 +83,7 @@ pub struct DocumentError {
 
 /// One run, as stored in `sync_logs` and returned by `sync`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct SyncRun {
     #[serde(rename = "_id")]

@@ -20,6 +20,7 @@ use crate::run::Progress;
 
 /// What the monitor knows about the cloud, for `GET /api/sync/network-status` and the app.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkStatus {
     pub is_running: bool,
@@ -44,6 +45,7 @@ pub struct NetworkStatus {
 
 /// What happens, as it happens.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum MonitorEvent {
     /// The network status changed (online/offline, flapping, a run started or ended).

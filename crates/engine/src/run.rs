@@ -19,7 +19,7 @@ use crate::config::SyncConfig;
 use crate::conflicts::{self, ConflictKind, NewConflict};
 use crate::content::{IdKey, UPDATED_AT, content, content_hash, display_id, get_path};
 use crate::error::{Error, Result, Side};
-use crate::feed::{self, Op, Opened, RemoteFeed};
+use crate::feed::{self, ChangeFeed, Op, Opened};
 use crate::reconcile::{Decision, Finding, Winner, decide};
 use crate::store::{Databases, SYNC_DIRTY, SYNC_STATE};
 
@@ -37,6 +37,7 @@ pub(crate) struct CollectionOutcome {
 
 /// A live progress report, sent after each batch.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     pub collection: String,
@@ -80,6 +81,7 @@ pub(crate) struct RunEnv<'a> {
     pub run_id: ObjectId,
     pub progress: Option<ProgressFn>,
     pub hook: Option<StepHook>,
+    pub local_change_streams: bool,
 }
 
 struct BaseEntry {
@@ -122,7 +124,8 @@ pub(crate) struct CollectionSync<'a> {
     unique: Vec<String>,
     done: HashSet<IdKey>,
     later: Vec<Bson>,
-    echoes: Echoes,
+    echoes_remote: Echoes,
+    echoes_local: Echoes,
     /// Sides known to hold nothing yet (during a first scan): no need to look documents up there.
     empty: Empty,
     /// Whether the collection has open conflicts (asked once, when first needed).
@@ -208,7 +211,8 @@ impl<'a> CollectionSync<'a> {
             unique: env.cfg.unique_fields.get(name).cloned().unwrap_or_default(),
             done: HashSet::new(),
             later: Vec::new(),
-            echoes: HashMap::new(),
+            echoes_remote: HashMap::new(),
+            echoes_local: HashMap::new(),
             empty: Empty::default(),
             open_conflicts: None,
             out: CollectionOutcome::default(),
@@ -248,6 +252,10 @@ impl<'a> CollectionSync<'a> {
             .get("token")
             .filter(|_| scan_complete)
             .and_then(feed::decode_token);
+        let local_token = cp
+            .get("localToken")
+            .filter(|_| scan_complete)
+            .and_then(feed::decode_token);
 
         state
             .update_one(
@@ -258,58 +266,93 @@ impl<'a> CollectionSync<'a> {
             .await
             .map_err(db_err(Side::Local, "saving the sync checkpoint"))?;
 
-        let mut feed = RemoteFeed::open(&self.remote, token).await?;
-        let full_scan = !matches!(feed, Some((_, Opened::Resumed)));
-        if let Some((_, how)) = &feed {
-            tracing::debug!(collection = %self.name, ?how, "cloud change feed opened");
-        }
+        let mut remote_feed = ChangeFeed::open(&self.remote, Side::Remote, token).await?;
+        let mut local_feed = if self.env.local_change_streams {
+            ChangeFeed::open(&self.local, Side::Local, local_token).await?
+        } else {
+            None
+        };
+        let full_scan = !matches!(remote_feed, Some((_, Opened::Resumed)));
+        let local_streamed = matches!(local_feed, Some((_, Opened::Resumed)));
+        let local_history_lost = matches!(local_feed, Some((_, Opened::HistoryLost)));
+        tracing::debug!(collection = %self.name, full_scan, local_streamed, "change feeds opened");
 
         self.process_dirty_list().await?;
         if full_scan {
             self.full_scan().await?;
+        } else if local_streamed {
+            // Documents held in conflict are looked at every run, as the query below does.
+            let held = conflicts::open_local_ids(self.env.dbs, &self.name).await?;
+            self.reconcile_ids(held).await?;
         } else {
-            // Local changes first, so a local document that takes a unique value is flagged
-            // before the cloud document holding that value is looked at.
-            // Counted before any of this run's writes, for the delete check.
+            // No local change history to follow (a standalone server, or the first run with
+            // one): the `updatedAt != syncedAt` query, and the delete check.
             let counts = self.counts().await?;
             let new_local = self.process_local_pending().await?;
-            self.process_local_deletes(counts, new_local, crashed_before, &cp)
-                .await?;
+            self.process_local_deletes(
+                counts,
+                new_local,
+                crashed_before || local_history_lost,
+                &cp,
+            )
+            .await?;
         }
-        // The cloud's changes, then whatever arrived while we worked, until quiet.
-        let mut rounds = 0;
-        if let Some((f, _)) = feed.as_mut() {
-            loop {
+        // Both sides' changes since the last run (local first, so a local document taking a
+        // unique value is flagged before the cloud document holding it is looked at), then
+        // whatever arrived while we worked, until quiet. Our own writes come back as echoes
+        // and are dropped.
+        let mut quiet_rounds = 0;
+        for _ in 0..8 {
+            let mut moved = false;
+            if let Some((f, _)) = local_feed.as_mut() {
+                let drained = f.drain(self.batch() * 50).await?;
+                self.step(Step::ReadLocalChanges).await?;
+                let ids = self.foreign_changes(Side::Local, drained.events);
+                moved |= !ids.is_empty() || drained.more;
+                self.reconcile_ids(ids).await?;
+                if drained.invalidated {
+                    local_feed = None;
+                }
+            }
+            if let Some((f, _)) = remote_feed.as_mut() {
                 let drained = f.drain(self.batch() * 50).await?;
                 self.step(Step::ReadRemoteChanges).await?;
-                let ids = self.foreign_changes(drained.events);
+                let ids = self.foreign_changes(Side::Remote, drained.events);
+                moved |= !ids.is_empty() || drained.more;
                 self.reconcile_ids(ids).await?;
                 if drained.invalidated {
                     // Dropped or renamed in the cloud: start over with a scan next time.
-                    self.save_checkpoint(None, false).await?;
+                    self.save_checkpoint(None, None, false).await?;
                     return Ok(());
                 }
-                if !drained.more {
-                    rounds += 1;
-                    // Our own writes come back as echoes; one more drain collects them.
-                    if rounds >= 2 || self.echoes.is_empty() {
-                        break;
-                    }
+            }
+            if !moved {
+                quiet_rounds += 1;
+                let echoes_out = !self.echoes_remote.is_empty() || !self.echoes_local.is_empty();
+                if !echoes_out || quiet_rounds >= 2 {
+                    break;
                 }
             }
         }
         self.retry_later().await?;
-        let token = feed.as_ref().and_then(|(f, _)| f.token());
+        let token = remote_feed.as_ref().and_then(|(f, _)| f.token());
+        let local_token = local_feed.as_ref().and_then(|(f, _)| f.token());
         self.step(Step::SaveCheckpoint).await?;
-        self.save_checkpoint(token, true).await?;
+        self.save_checkpoint(token, local_token, true).await?;
         Ok(())
     }
 
-    async fn save_checkpoint(&self, token: Option<Bson>, scan_complete: bool) -> Result<()> {
+    async fn save_checkpoint(
+        &self,
+        token: Option<Bson>,
+        local_token: Option<Bson>,
+        scan_complete: bool,
+    ) -> Result<()> {
         let mut set = doc! {
             "inProgress": false,
             "scanComplete": scan_complete && token.is_some(),
             "token": token.unwrap_or(Bson::Null),
+            "localToken": local_token.unwrap_or(Bson::Null),
             "savedAt": self.now(),
         };
         if self.out.scanned {
@@ -325,18 +368,26 @@ impl<'a> CollectionSync<'a> {
         Ok(())
     }
 
-    /// Drops the feed events that are echoes of our own writes in this run.
-    fn foreign_changes(&mut self, events: Vec<feed::FeedEvent>) -> Vec<Bson> {
+    /// Drops the feed events that are our own: echoes of this run's writes, and (here) the
+    /// updates that touched only bookkeeping fields.
+    fn foreign_changes(&mut self, side: Side, events: Vec<feed::FeedEvent>) -> Vec<Bson> {
         let mut ids = Vec::new();
         let mut seen = HashSet::new();
         for ev in events {
+            if ev.meta_only {
+                continue;
+            }
             let key = IdKey::of(&ev.id);
-            if let Some(ops) = self.echoes.get_mut(&key)
+            let echoes = match side {
+                Side::Local => &mut self.echoes_local,
+                Side::Remote => &mut self.echoes_remote,
+            };
+            if let Some(ops) = echoes.get_mut(&key)
                 && let Some(pos) = ops.iter().position(|o| *o == ev.op)
             {
                 ops.remove(pos);
                 if ops.is_empty() {
-                    self.echoes.remove(&key);
+                    echoes.remove(&key);
                 }
                 continue;
             }
@@ -972,7 +1023,10 @@ impl<'a> CollectionSync<'a> {
             let it = &mut items[i];
             match outcome {
                 CasOutcome::Done(op) => {
-                    self.echoes.entry(it.key.clone()).or_default().push(op);
+                    self.echoes_remote
+                        .entry(it.key.clone())
+                        .or_default()
+                        .push(op);
                     self.out.pushed += 1;
                 }
                 CasOutcome::Changed => {
@@ -999,7 +1053,7 @@ impl<'a> CollectionSync<'a> {
             let it = &mut items[*i];
             match failed.get(&pos) {
                 None => {
-                    self.echoes
+                    self.echoes_remote
                         .entry(it.key.clone())
                         .or_default()
                         .push(Op::Insert);
@@ -1080,7 +1134,13 @@ impl<'a> CollectionSync<'a> {
         for (i, outcome) in apply_cas(&self.local, Side::Local, cas).await? {
             let it = &mut items[i];
             match outcome {
-                CasOutcome::Done(_) => self.out.pulled += 1,
+                CasOutcome::Done(op) => {
+                    self.echoes_local
+                        .entry(it.key.clone())
+                        .or_default()
+                        .push(op);
+                    self.out.pulled += 1;
+                }
                 // Edited here meanwhile (it is pending now), or a local unique index said no:
                 // look again at the end of the run.
                 CasOutcome::Changed | CasOutcome::Duplicate => {
@@ -1101,7 +1161,13 @@ impl<'a> CollectionSync<'a> {
         for (pos, (i, _)) in inserts.iter().enumerate() {
             let it = &mut items[*i];
             match failed.get(&pos) {
-                None => self.out.pulled += 1,
+                None => {
+                    self.echoes_local
+                        .entry(it.key.clone())
+                        .or_default()
+                        .push(Op::Insert);
+                    self.out.pulled += 1;
+                }
                 Some((11000, _)) => {
                     it.ok = false;
                     it.retry = true;
