@@ -1254,8 +1254,16 @@ impl<'a> CollectionSync<'a> {
                     None => l.get("syncedAt").is_some_and(|v| !matches!(v, Bson::Null)),
                 };
             if !done {
+                // `syncedAt` takes the pushed `updatedAt`, so an office edit made meanwhile
+                // (which moves `updatedAt`) stays pending whatever this matches; the
+                // `updatedAt` condition only keeps `syncStatus` honest. It is also the cheap
+                // filter on every server, unlike comparing every field.
+                let q = match l.get(UPDATED_AT) {
+                    Some(v) => doc! { "_id": it.id.clone(), UPDATED_AT: { "$eq": v.clone() } },
+                    None => doc! { "_id": it.id.clone(), UPDATED_AT: { "$exists": false } },
+                };
                 updates.push(Bson::Document(doc! {
-                    "q": unchanged(l),
+                    "q": q,
                     "u": { "$set": { "syncedAt": synced_at, "syncStatus": "synced" } },
                 }));
             }
