@@ -1034,3 +1034,29 @@ async fn an_edit_conflict_whose_local_copy_is_then_deleted_does_not_stay_open_fo
     assert_same(&l, &r, "bookings").await;
     assert!(e.conflicts(Some(false), None).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_username_conflict_whose_local_document_is_deleted_closes_in_both_modes() {
+    // Found by the convergence test (seed 308): the never-synced document existed nowhere any
+    // more, and its conflict stayed open for good.
+    for local_streams in [true, false] {
+        let o = Office::start().await;
+        let l = o.local(0).await;
+        let (_, id) = username_clash(&o).await;
+        let e = if local_streams {
+            o.engine(0).await
+        } else {
+            o.engine_without_local_streams(0, None).await
+        };
+        let local_id =
+            bson::oid::ObjectId::parse_str(e.conflict(&id).await.unwrap().local_id).unwrap();
+        coll(&l, "admins")
+            .delete_one(doc! { "_id": local_id })
+            .await
+            .unwrap();
+        sync(&e).await;
+        let c = e.conflict(&id).await.unwrap();
+        assert!(c.resolved, "local_streams={local_streams}: {c:?}");
+        assert_eq!(c.resolution.as_deref(), Some("superseded"));
+    }
+}

@@ -278,12 +278,14 @@ impl<'a> CollectionSync<'a> {
         tracing::debug!(collection = %self.name, full_scan, local_streamed, "change feeds opened");
 
         self.process_dirty_list().await?;
+        // Documents in open conflicts are looked at every run: a conflict whose cause went
+        // away (the value was freed, the document deleted) closes by itself.
+        let held = conflicts::open_local_ids(self.env.dbs, &self.name).await?;
+        self.reconcile_ids(held).await?;
         if full_scan {
             self.full_scan().await?;
         } else if local_streamed {
-            // Documents held in conflict are looked at every run, as the query below does.
-            let held = conflicts::open_local_ids(self.env.dbs, &self.name).await?;
-            self.reconcile_ids(held).await?;
+            // Local changes come through the change feed below.
         } else {
             // No local change history to follow (a standalone server, or the first run with
             // one): the `updatedAt != syncedAt` query, and the delete check.
@@ -1304,12 +1306,8 @@ impl<'a> CollectionSync<'a> {
                 _ => None,
             };
             let Some((kind, finding, clash, auto, winner)) = found else {
-                if it.ok
-                    && it
-                        .local
-                        .as_ref()
-                        .is_some_and(|l| l.get_str("syncStatus").ok() == Some("conflict"))
-                {
+                // Synced cleanly, or exists nowhere any more: its open conflicts are moot.
+                if it.ok {
                     settled_ids.push(it.id.clone());
                 }
                 continue;
