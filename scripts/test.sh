@@ -11,4 +11,6 @@ cargo fmt --all --check
 echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
+# The CLI and HTTP tests run the real binaries, which `cargo test` alone does not build.
+cargo build --workspace --locked
 cargo test --workspace --locked --no-fail-fast

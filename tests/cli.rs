@@ -1051,16 +1051,9 @@ async fn logs_limit_and_help() {
     unknown.expect_code(2);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Known bugs: this fails today. Run it with `cargo test -p templesync-tests --test cli --
-// --ignored`; remove the `ignore` once fixed.
-
-/// A typo in `--collections` is "a mistake in what was typed" (README: exit 2, and
-/// `main.rs` maps `UnknownCollection` to 2), but the engine only notices it inside the run,
-/// so the CLI exits 1 and the typo is recorded in the history as a failed sync (which
-/// `status` then reports as the last sync).
+/// A typo in `--collections` is a mistake in what was typed (exit 2), refused before the run
+/// starts: nothing is recorded in the history. (It used to be recorded as a failed sync.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: `sync --collections TYPO` exits 1 and records a failed run instead of exiting 2"]
 async fn an_unknown_collection_is_a_typing_mistake() {
     let o = Office::start().await;
     let l = o.local(0).await;

@@ -139,6 +139,11 @@ impl Engine {
         })
     }
 
+    /// Closes the connections cleanly; call before the process exits.
+    pub async fn shutdown(&self) {
+        self.inner.dbs.shutdown().await;
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
     }
@@ -194,7 +199,7 @@ impl Engine {
                 }),
             Err(_) => Err(Error::RemoteUnreachable {
                 host,
-                reason: format!("no answer within {} s", timeout.as_secs()),
+                reason: format!("no answer within {:.1} s", timeout.as_secs_f64()),
             }),
         }
     }
@@ -276,6 +281,10 @@ impl Engine {
         self.ping_local().await?;
         let cfg = self.config().await?;
         self.ping_remote(Duration::from_secs(8)).await?;
+        if req.collections.as_ref().is_some_and(|c| !c.is_empty()) {
+            // A mistyped name is a refusal, not a failed run in the history.
+            self.collections_for(&req, &cfg).await.map_err(|e| self.clean(e))?;
+        }
         let acquired = RunLock::acquire(&dbs.local, self.inner.clock.clone(), "sync")
             .await
             .map_err(|e| self.clean(e))?;

@@ -23,6 +23,15 @@ pub enum Error {
     )]
     LocalUnreachable { host: String, reason: String },
 
+    #[error(
+        "The {side} database at {host} refused the user name or password: check the connection string ({setting})"
+    )]
+    AuthenticationFailed {
+        side: Side,
+        host: String,
+        setting: &'static str,
+    },
+
     #[error("Invalid connection string for the {which} database ({url}): {reason}")]
     InvalidConnectionString {
         which: &'static str,
@@ -91,6 +100,7 @@ impl Error {
             Error::RemoteUnreachable { .. } => "remote_unreachable",
             Error::LocalUnreachable { .. } => "local_unreachable",
             Error::InvalidConnectionString { .. } => "invalid_connection_string",
+            Error::AuthenticationFailed { .. } => "authentication_failed",
             Error::SyncInProgress { .. } => "sync_in_progress",
             Error::ConflictNotFound { .. } => "conflict_not_found",
             Error::ConflictAlreadyResolved { .. } => "conflict_already_resolved",
@@ -147,6 +157,14 @@ pub(crate) fn is_transient_driver_error(err: &mongodb::error::Error) -> bool {
         *err.kind,
         ErrorKind::ConnectionPoolCleared { .. } | ErrorKind::ServerSelection { .. }
     )
+}
+
+/// Whether the server refused the credentials.
+pub(crate) fn is_auth_error(err: &mongodb::error::Error) -> bool {
+    use mongodb::error::ErrorKind;
+    matches!(*err.kind, ErrorKind::Authentication { .. })
+        || server_code(err) == Some(18)
+        || matches!(&*err.kind, ErrorKind::ServerSelection { message, .. } if message.contains("Authentication") || message.contains("SCRAM"))
 }
 
 /// Whether the connection itself failed (as opposed to the server answering with an error).
@@ -212,6 +230,11 @@ mod tests {
                 which: "local",
                 url: "u".into(),
                 reason: "r".into(),
+            },
+            Error::AuthenticationFailed {
+                side: Side::Remote,
+                host: "h".into(),
+                setting: "MONGODB_CLOUD_URL",
             },
             Error::SyncInProgress { holder: "".into() },
             Error::ConflictNotFound { id: "x".into() },

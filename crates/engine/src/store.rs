@@ -105,6 +105,14 @@ impl Databases {
             .await
     }
 
+    /// Closes both connections cleanly (the driver's background tasks end before the runtime).
+    pub async fn shutdown(&self) {
+        if let Some(remote) = self.remote.as_ref().and_then(|r| r.db.get()) {
+            remote.client().clone().shutdown().await;
+        }
+        self.local.client().clone().shutdown().await;
+    }
+
     pub fn local_coll(&self, name: &str) -> Collection<Document> {
         self.local.collection(name)
     }
@@ -117,6 +125,19 @@ impl Databases {
     /// callers can tell "the cloud is offline" from "the cloud said no".
     pub fn classify(&self, side: Side, context: &str, err: &mongodb::error::Error) -> Error {
         use mongodb::error::ErrorKind;
+        if crate::error::is_auth_error(err) {
+            return Error::AuthenticationFailed {
+                side,
+                host: match side {
+                    Side::Remote => self.remote_host.clone().unwrap_or_default(),
+                    Side::Local => self.local_host.clone(),
+                },
+                setting: match side {
+                    Side::Remote => "MONGODB_CLOUD_URL",
+                    Side::Local => "MONGODB_LOCAL_URL",
+                },
+            };
+        }
         let unreachable = matches!(*err.kind, ErrorKind::ServerSelection { .. })
             || (crate::error::is_network_error(err) && !matches!(*err.kind, ErrorKind::Command(_)));
         if unreachable {
