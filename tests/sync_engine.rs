@@ -1060,3 +1060,82 @@ async fn a_username_conflict_whose_local_document_is_deleted_closes_in_both_mode
         assert_eq!(c.resolution.as_deref(), Some("superseded"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clocks_ten_minutes_off_are_detected_and_lose_nothing_nor_flip() {
+    use templesync_engine::clock::SkewedClock;
+    let o = Office::with_pcs(2).await;
+    let (l0, l1, r) = (o.local(0).await, o.local(1).await, o.remote().await);
+    let ten = chrono::Duration::minutes(10);
+    let fast =
+        templesync_engine::Engine::open_with_clock(o.settings(0), Arc::new(SkewedClock(ten)))
+            .await
+            .unwrap();
+    let slow =
+        templesync_engine::Engine::open_with_clock(o.settings(1), Arc::new(SkewedClock(-ten)))
+            .await
+            .unwrap();
+    // Each office's software stamps updatedAt with its own (wrong) clock.
+    let stamp =
+        |offset_ms: i64| DateTime::from_millis(DateTime::now().timestamp_millis() + offset_ms);
+    let mut a = tms_doc(1, doc! { "slot": "9am", "note": "" });
+    a.insert("updatedAt", stamp(600_000));
+    coll(&l0, "bookings").insert_one(a).await.unwrap();
+    sync_until_quiet(&[&fast, &slow], 4).await;
+    // The slow PC edits after the fast one: its timestamp is *older*, yet the edit must win
+    // its field and reach everyone.
+    coll(&l0, "bookings")
+        .update_one(
+            doc! { "_id": 1 },
+            doc! { "$set": { "slot": "10am", "updatedAt": stamp(600_000 + 1000) } },
+        )
+        .await
+        .unwrap();
+    sync(&fast).await;
+    coll(&l1, "bookings")
+        .update_one(
+            doc! { "_id": 1 },
+            doc! { "$set": { "note": "paid", "updatedAt": stamp(-600_000) } },
+        )
+        .await
+        .unwrap();
+    let runs = sync_until_quiet(&[&slow, &fast], 4).await;
+    assert!(runs.len() <= 6, "no flip-flopping: {} runs", runs.len());
+    for db in [&l0, &l1] {
+        assert_same(db, &r, "bookings").await;
+    }
+    let d = get(&r, "bookings", 1).await.unwrap();
+    assert_eq!(
+        (d.get_str("slot").unwrap(), d.get_str("note").unwrap()),
+        ("10am", "paid"),
+        "both edits survive"
+    );
+    // Quiet afterwards, from either side.
+    for e in [&fast, &slow] {
+        let again = sync(e).await;
+        assert_eq!(
+            SyncRun::total(&again.local_to_remote) + SyncRun::total(&again.remote_to_local),
+            0
+        );
+    }
+    let s = fast.status().await.unwrap();
+    let skew = s.clock_skew_seconds.expect("measured");
+    assert!(
+        (skew - 600.0).abs() < 5.0,
+        "fast clock measured at {skew} s"
+    );
+    assert!(
+        s.clock_warning
+            .as_deref()
+            .is_some_and(|w| w.contains("10 minutes fast")),
+        "{s:?}"
+    );
+    let s = slow.status().await.unwrap();
+    assert!((s.clock_skew_seconds.unwrap() + 600.0).abs() < 5.0);
+    assert!(s.clock_warning.unwrap().contains("slow"));
+    let ok = o.engine(0).await.status().await.unwrap();
+    assert!(
+        ok.clock_warning.is_none(),
+        "a right clock is not warned about: {ok:?}"
+    );
+}

@@ -266,6 +266,9 @@ pub fn status_text(s: &SyncStatus, clock: &Clock) -> String {
         o.push('\n');
         o.push_str(&needs_resolution(s.unresolved_conflicts, "⚠ WARNING: "));
     }
+    if let Some(w) = &s.clock_warning {
+        let _ = writeln!(o, "\n⚠ CLOCK: {w}");
+    }
     o
 }
 
@@ -1013,6 +1016,8 @@ Conflicts detected:
             local_host: "localhost:27017".into(),
             database: "temple_db".into(),
             offline_reason: Some("Cannot reach the cloud database".into()),
+            clock_skew_seconds: Some(600.0),
+            clock_warning: templesync_engine::clock_warning(600.0),
         };
         let text = status_text(&s, &clock());
         for line in [
@@ -1021,6 +1026,7 @@ Conflicts detected:
             "Last Sync: 2025-10-19 10:30:00 (5 min ago)\n",
             "Duration: 15.20 seconds\n",
             "⚠ WARNING: 2 conflicts need resolution\n   Run: templesync conflicts\n",
+            "⚠ CLOCK: This computer's clock is about 10 minutes fast",
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }
@@ -1043,6 +1049,8 @@ Conflicts detected:
             local_host: "localhost:27017".into(),
             database: "temple_db".into(),
             offline_reason: Some("Remote database not configured".into()),
+            clock_skew_seconds: None,
+            clock_warning: None,
         };
         let text = status_text(&s, &clock());
         assert!(

@@ -58,6 +58,28 @@ pub struct SyncStatus {
     pub database: String,
     /// Why the cloud is offline, when it is.
     pub offline_reason: Option<String>,
+    /// How far this computer's clock is ahead of the cloud server's (negative: behind), as
+    /// last measured; `None` before the first successful check.
+    pub clock_skew_seconds: Option<f64>,
+    /// Set when the clock is off by more than [`CLOCK_SKEW_WARNING_SECONDS`]: what to do.
+    pub clock_warning: Option<String>,
+}
+
+/// Beyond this, `status` warns that the computer's clock is wrong. Syncing stays correct (it
+/// never orders edits by this computer's clock, except under `last_write_wins`), but times
+/// shown to people and `last_write_wins` decisions are off.
+pub const CLOCK_SKEW_WARNING_SECONDS: f64 = 120.0;
+
+/// The warning for a measured skew, if it deserves one.
+pub fn clock_warning(skew_seconds: f64) -> Option<String> {
+    if skew_seconds.abs() <= CLOCK_SKEW_WARNING_SECONDS {
+        return None;
+    }
+    let minutes = (skew_seconds.abs() / 60.0).round();
+    let which = if skew_seconds > 0.0 { "fast" } else { "slow" };
+    Some(format!(
+        "This computer's clock is about {minutes} minutes {which} compared with the cloud database. Syncing still works, but times shown here (and \"last write wins\" decisions) are off: set the clock right (or turn on automatic time in the system settings)"
+    ))
 }
 
 struct Inner {
@@ -66,6 +88,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     secrets: Vec<String>,
     running: tokio::sync::Mutex<()>,
+    /// The last measured clock skew against the cloud, in seconds.
+    skew: std::sync::Mutex<Option<f64>>,
     hook: Option<StepHook>,
     local_change_streams: bool,
 }
@@ -133,6 +157,7 @@ impl Engine {
                 settings,
                 clock: options.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 running: tokio::sync::Mutex::new(()),
+                skew: std::sync::Mutex::new(None),
                 hook: options.hook,
                 local_change_streams: !options.no_local_change_streams,
             }),
@@ -187,8 +212,21 @@ impl Engine {
         let dbs = &self.inner.dbs;
         let host = dbs.remote_host.clone().unwrap_or_default();
         let remote = dbs.remote().await?;
-        match tokio::time::timeout(timeout, remote.run_command(doc! { "ping": 1 })).await {
-            Ok(Ok(_)) => Ok(()),
+        let sent = self.now();
+        match tokio::time::timeout(timeout, remote.run_command(doc! { "hello": 1 })).await {
+            Ok(Ok(reply)) => {
+                // The server's clock against ours, halfway through the round trip.
+                if let Ok(server) = reply.get_datetime("localTime") {
+                    let received = self.now();
+                    let mid = sent + (received - sent) / 2;
+                    let skew = (mid - server.to_chrono()).num_milliseconds() as f64 / 1000.0;
+                    *self.inner.skew.lock().expect("skew") = Some(skew);
+                    if clock_warning(skew).is_some() {
+                        tracing::warn!(skew_seconds = skew, "this computer's clock is off");
+                    }
+                }
+                Ok(())
+            }
             Ok(Err(e)) => Err(self.clean(dbs.classify(Side::Remote, "checking the cloud", &e)))
                 .map_err(|e| match e {
                     Error::Database { message, .. } => Error::RemoteUnreachable {
@@ -283,7 +321,9 @@ impl Engine {
         self.ping_remote(Duration::from_secs(8)).await?;
         if req.collections.as_ref().is_some_and(|c| !c.is_empty()) {
             // A mistyped name is a refusal, not a failed run in the history.
-            self.collections_for(&req, &cfg).await.map_err(|e| self.clean(e))?;
+            self.collections_for(&req, &cfg)
+                .await
+                .map_err(|e| self.clean(e))?;
         }
         let acquired = RunLock::acquire(&dbs.local, self.inner.clock.clone(), "sync")
             .await
@@ -504,6 +544,8 @@ impl Engine {
                 Err(e) => (false, Some(e.to_string())),
             },
         };
+        // Read once: a second lock in the same expression would wait for the first.
+        let skew = *self.inner.skew.lock().expect("skew");
         Ok(SyncStatus {
             last_sync_time: last.as_ref().map(|r| r.end_time.unwrap_or(r.start_time)),
             last_sync_status: last.as_ref().map(|r| r.status),
@@ -519,6 +561,8 @@ impl Engine {
             local_host: dbs.local_host.clone(),
             database: self.inner.settings.database.clone(),
             offline_reason,
+            clock_skew_seconds: skew,
+            clock_warning: skew.and_then(clock_warning),
         })
     }
 
@@ -603,6 +647,20 @@ async fn list_names(dbs: &Databases, db: &mongodb::Database, side: Side) -> Resu
         .filter(doc! { "type": "collection" })
         .await
         .map_err(|e| dbs.classify(side, "listing collections", &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_ten_minutes_off_is_warned_about_in_plain_words() {
+        assert_eq!(clock_warning(30.0), None);
+        assert_eq!(clock_warning(-119.0), None);
+        let fast = clock_warning(600.0).unwrap();
+        assert!(fast.contains("10 minutes fast"), "{fast}");
+        assert!(clock_warning(-600.0).unwrap().contains("10 minutes slow"));
+    }
 }
 
 /// Front ends spawn runs on their own tasks: the futures must be `Send`.

@@ -26,7 +26,9 @@ pub use config::{ConflictStrategy, SyncConfig};
 pub use conflicts::{
     AutoResolveReport, Conflict, ConflictKind, Resolution, ResolveOutcome, ResolveValue, Strategy,
 };
-pub use engine::{Engine, EngineOptions, SyncRequest, SyncStatus};
+pub use engine::{
+    CLOCK_SKEW_WARNING_SECONDS, Engine, EngineOptions, SyncRequest, SyncStatus, clock_warning,
+};
 pub use error::{Error, Result};
 pub use logs::{RunStatus, SyncRun, Trigger};
 pub use monitor::{Monitor, MonitorEvent, MonitorOptions, NetworkStatus};
