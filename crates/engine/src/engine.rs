@@ -649,6 +649,15 @@ async fn list_names(dbs: &Databases, db: &mongodb::Database, side: Side) -> Resu
         .map_err(|e| dbs.classify(side, "listing collections", &e))
 }
 
+/// Front ends spawn runs on their own tasks: the futures must be `Send`.
+#[allow(dead_code)]
+fn assert_send(e: &Engine) {
+    fn is_send<T: Send>(_: &T) {}
+    is_send(&e.sync(SyncRequest::manual()));
+    is_send(&e.status());
+    is_send(&e.auto_resolve(1, ""));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -661,13 +670,4 @@ mod tests {
         assert!(fast.contains("10 minutes fast"), "{fast}");
         assert!(clock_warning(-600.0).unwrap().contains("10 minutes slow"));
     }
-}
-
-/// Front ends spawn runs on their own tasks: the futures must be `Send`.
-#[allow(dead_code)]
-fn assert_send(e: &Engine) {
-    fn is_send<T: Send>(_: &T) {}
-    is_send(&e.sync(SyncRequest::manual()));
-    is_send(&e.status());
-    is_send(&e.auto_resolve(1, ""));
 }
