@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs TempleSync.
 #
-#   scripts/run-app.sh              build, then sync and show the status and conflicts
+#   scripts/run-app.sh              build and open the desktop app
+#   scripts/run-app.sh cli-demo     build, then sync and show the status and conflicts in the terminal
 #   scripts/run-app.sh cli ARGS...  run `templesync ARGS...` against the same databases
 #   scripts/run-app.sh stop         stop the demo servers
+#
+# Without a display (no DISPLAY or WAYLAND_DISPLAY) the default is the terminal demo.
 #
 # With MONGODB_CLOUD_URL set (in the environment or in .env), it uses your databases.
 # Without it, it starts a demo pair of servers — a "local" office database and a "cloud"
@@ -57,8 +60,27 @@ if [[ "${1:-}" == "stop" ]]; then
     exit 0
 fi
 
-[[ "${1:-}" == "cli" ]] || say "Building TempleSync (the first build takes a few minutes)..."
-cargo build --quiet --locked -p templesync-cli -p templesync-sample
+MODE=${1:-app}
+case "$MODE" in
+    app | cli | cli-demo) ;;
+    *)
+        say "Unknown command '$MODE': use no argument (the desktop app), cli-demo, cli ARGS... or stop"
+        exit 2
+        ;;
+esac
+if [[ "$MODE" == app && -z "${DISPLAY:-}" && -z "${WAYLAND_DISPLAY:-}" ]]; then
+    say "No display here, so the terminal demo instead of the desktop app (scripts/run-app.sh cli-demo)."
+    MODE=cli-demo
+fi
+
+[[ "$MODE" == "cli" ]] || say "Building TempleSync (the first build takes a few minutes)..."
+if [[ "$MODE" == app ]]; then
+    bash scripts/setup-desktop-deps.sh
+    npm --prefix ui run build --silent >/dev/null
+    cargo build --quiet --locked -p templesync-desktop -p templesync-cli -p templesync-sample
+else
+    cargo build --quiet --locked -p templesync-cli -p templesync-sample
+fi
 BIN="$CARGO_TARGET_DIR/debug"
 
 if ! configured; then
@@ -71,7 +93,7 @@ if ! configured; then
     DEMO_MODE=1
 fi
 
-if [[ "${1:-}" == "cli" ]]; then
+if [[ "$MODE" == "cli" ]]; then
     shift
     exec "$BIN/templesync" "$@"
 fi
@@ -82,6 +104,15 @@ if [[ -n "${DEMO_MODE:-}" ]]; then
     say "  local (office) database: 127.0.0.1:$LOCAL_PORT   cloud database: 127.0.0.1:$CLOUD_PORT"
     "$BIN/templesync-sample" demo --local "$MONGODB_LOCAL_URL" --cloud "$MONGODB_CLOUD_URL" --database "$DATABASE_NAME" >&2
     say ""
+fi
+
+if [[ "$MODE" == app ]]; then
+    say "Opening the TempleSync window. Closing it keeps TempleSync in the tray, syncing;"
+    say "Quit in the tray menu (or Ctrl-C here) stops it."
+    if [[ -n "${DEMO_MODE:-}" ]]; then
+        say "Stop the demo servers afterwards with: scripts/run-app.sh stop"
+    fi
+    exec "$BIN/templesync-desktop"
 fi
 
 "$BIN/templesync" status

@@ -6,6 +6,12 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/templesync-target}"
 export TEMPLESYNC_SECANTUSD="${TEMPLESYNC_SECANTUSD:-$(bash scripts/setup-test-deps.sh | tail -n 1)}"
 
+# The desktop app (src-tauri) is a workspace member: it needs WebKitGTK to compile and the
+# built UI (ui/dist, which it embeds). The UI build type-checks the UI too.
+echo "== desktop dependencies and UI"
+bash scripts/setup-desktop-deps.sh
+npm --prefix ui run build --silent >/dev/null
+
 echo "== format"
 cargo fmt --all --check
 echo "== lints"
@@ -14,3 +20,4 @@ echo "== tests"
 # The CLI and HTTP tests run the real binaries, which `cargo test` alone does not build.
 cargo build --workspace --locked
 cargo test --workspace --locked --no-fail-fast
+bash scripts/test-desktop.sh

@@ -1,0 +1,272 @@
+//! The commands the UI calls. Each is a few lines over the engine or the monitor; errors
+//! reach the UI as `{ code, message, field }`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, State};
+use templesync_engine::settings::host_of;
+use templesync_engine::{
+    AutoResolveReport, Conflict, Engine, Resolution, ResolveOutcome, ResolveValue, Strategy,
+    SyncConfig, SyncRun,
+};
+
+use crate::backend::{Backend, publish};
+use crate::connection::{self, Connection, ConnectionInput, ConnectionView, Preferences, Source};
+use crate::error::ErrorDto;
+use crate::state::Overview;
+
+type Answer<T> = Result<T, ErrorDto>;
+
+/// The status bar: state, last sync, conflicts, connectivity.
+#[tauri::command]
+#[specta::specta]
+pub async fn overview(backend: State<'_, Backend>) -> Answer<Overview> {
+    Ok(backend.overview().await)
+}
+
+/// Syncs now and waits for the run; progress arrives as `SyncActivity` events.
+#[tauri::command]
+#[specta::specta]
+pub async fn sync_now(backend: State<'_, Backend>) -> Answer<SyncRun> {
+    Ok(backend.monitor().await?.sync_now(None).await?)
+}
+
+/// The runs, newest first.
+#[tauri::command]
+#[specta::specta]
+pub async fn sync_history(limit: u32, backend: State<'_, Backend>) -> Answer<Vec<SyncRun>> {
+    Ok(backend.engine().await?.logs(limit.clamp(1, 500)).await?)
+}
+
+/// The unresolved conflicts, or all of them; newest first.
+#[tauri::command]
+#[specta::specta]
+pub async fn conflicts(
+    include_resolved: bool,
+    backend: State<'_, Backend>,
+) -> Answer<Vec<Conflict>> {
+    let which = if include_resolved { None } else { Some(false) };
+    Ok(backend.engine().await?.conflicts(which, None).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn conflict(id: String, backend: State<'_, Backend>) -> Answer<Conflict> {
+    Ok(backend.engine().await?.conflict(&id).await?)
+}
+
+/// A person's decision on a conflict.
+#[derive(Debug, Clone, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct Choice {
+    pub strategy: ChoiceStrategy,
+    /// The new value (rename, merge); `None` takes the engine's suggestion.
+    pub value: Option<ChoiceValue>,
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum ChoiceStrategy {
+    KeepLocal,
+    KeepRemote,
+    Merge,
+    RenameLocal,
+}
+
+/// A value typed by a person (stored with the type of the value it replaces), or a JSON
+/// value picked from one side (stored as it is).
+#[derive(Debug, Clone, Deserialize, specta::Type)]
+#[serde(tag = "kind", content = "value", rename_all = "camelCase")]
+pub enum ChoiceValue {
+    Text(String),
+    Json(serde_json::Value),
+}
+
+impl Choice {
+    fn resolution(self, by: String) -> Resolution {
+        let strategy = match self.strategy {
+            ChoiceStrategy::KeepLocal => Strategy::KeepLocal,
+            ChoiceStrategy::KeepRemote => Strategy::KeepRemote,
+            ChoiceStrategy::Merge => Strategy::Merge,
+            ChoiceStrategy::RenameLocal => Strategy::RenameLocal,
+        };
+        let value = self.value.map(|v| match v {
+            ChoiceValue::Text(t) => ResolveValue::Text(t),
+            ChoiceValue::Json(j) => ResolveValue::Json(j),
+        });
+        Resolution {
+            notes: self.notes.filter(|n| !n.trim().is_empty()),
+            ..Resolution::new(strategy, value, by)
+        }
+    }
+}
+
+/// Settles one conflict; the next sync carries the decision out.
+#[tauri::command]
+#[specta::specta]
+pub async fn resolve_conflict(
+    id: String,
+    choice: Choice,
+    app: AppHandle,
+    backend: State<'_, Backend>,
+) -> Answer<ResolveOutcome> {
+    let by = resolver(&app);
+    let outcome = backend
+        .engine()
+        .await?
+        .resolve(&id, choice.resolution(by))
+        .await?;
+    publish(&app).await;
+    Ok(outcome)
+}
+
+/// Settles the simple cases; leaves the rest for a person.
+#[tauri::command]
+#[specta::specta]
+pub async fn auto_resolve(
+    app: AppHandle,
+    backend: State<'_, Backend>,
+) -> Answer<AutoResolveReport> {
+    let report = backend
+        .engine()
+        .await?
+        .auto_resolve(500, &resolver(&app))
+        .await?;
+    publish(&app).await;
+    Ok(report)
+}
+
+/// Who is recorded as having settled a conflict.
+fn resolver(app: &AppHandle) -> String {
+    Some(connection::preferences(app).your_name)
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("USERNAME").ok())
+        .unwrap_or_else(|| "TempleSync app".to_string())
+}
+
+/// The sync settings (`sync_config`).
+#[tauri::command]
+#[specta::specta]
+pub async fn sync_settings(backend: State<'_, Backend>) -> Answer<SyncConfig> {
+    Ok(backend.engine().await?.config().await?)
+}
+
+/// Validates and stores the sync settings; the monitor picks them up at once.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_sync_settings(
+    config: SyncConfig,
+    backend: State<'_, Backend>,
+) -> Answer<SyncConfig> {
+    let monitor = backend.monitor().await?;
+    let saved = monitor.engine().set_config(&config).await?;
+    monitor.config_changed();
+    Ok(saved)
+}
+
+/// The connection in use, passwords masked.
+#[tauri::command]
+#[specta::specta]
+pub async fn connection(backend: State<'_, Backend>) -> Answer<ConnectionView> {
+    Ok(backend.connection().await.view())
+}
+
+/// One database's answer to "Test connection".
+#[derive(Debug, Clone, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    pub ok: bool,
+    pub host: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionTest {
+    pub local: Check,
+    /// `None` when no cloud database was given.
+    pub cloud: Option<Check>,
+}
+
+/// Tries the typed settings without saving them.
+#[tauri::command]
+#[specta::specta]
+pub async fn test_connection(
+    input: ConnectionInput,
+    backend: State<'_, Backend>,
+) -> Answer<ConnectionTest> {
+    let settings = backend.connection().await.apply(&input)?;
+    let engine = Engine::open(settings.clone()).await?;
+    let local = check(&settings.local_url, local_answers(&engine)).await;
+    let cloud = match &settings.remote_url {
+        Some(url) => Some(check(url, engine.ping_remote(Duration::from_secs(6))).await),
+        None => None,
+    };
+    Ok(ConnectionTest { local, cloud })
+}
+
+/// Reads the local settings: an answer, even "those settings are invalid", means connected.
+async fn local_answers(engine: &Engine) -> templesync_engine::Result<()> {
+    match engine.config().await {
+        Err(templesync_engine::Error::InvalidConfig { .. }) | Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+async fn check(url: &str, answer: impl Future<Output = templesync_engine::Result<()>>) -> Check {
+    let host = host_of(url);
+    match tokio::time::timeout(Duration::from_secs(10), answer).await {
+        Ok(Ok(())) => Check {
+            ok: true,
+            message: format!("Connected to {host}"),
+            host,
+        },
+        Ok(Err(e)) => Check {
+            ok: false,
+            message: e.to_string(),
+            host,
+        },
+        Err(_) => Check {
+            ok: false,
+            message: format!(
+                "No answer from {host} within 10 seconds: check the address and the network"
+            ),
+            host,
+        },
+    }
+}
+
+/// Saves the connection settings in the app and reconnects with them.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_connection(
+    input: ConnectionInput,
+    app: AppHandle,
+    backend: State<'_, Backend>,
+) -> Answer<ConnectionView> {
+    let settings = backend.connection().await.apply(&input)?;
+    connection::save(&app, &settings)?;
+    let c = Connection {
+        settings,
+        source: Source::Saved,
+    };
+    let view = c.view();
+    backend.start(&app, Some(c)).await;
+    Ok(view)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn preferences(app: AppHandle) -> Answer<Preferences> {
+    Ok(connection::preferences(&app))
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn save_preferences(preferences: Preferences, app: AppHandle) -> Answer<Preferences> {
+    connection::save_preferences(&app, &preferences)?;
+    Ok(preferences)
+}

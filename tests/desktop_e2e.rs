@@ -1,0 +1,682 @@
+//! End-to-end tests of the desktop app: the real app binary (built by
+//! `scripts/test-desktop.sh`), driven through tauri-driver and WebKitWebDriver under Xvfb,
+//! against real servers (a "local" office database and a "cloud" one).
+//!
+//! They need a display, so they only run with `TEMPLESYNC_E2E=1` (as
+//! `scripts/test-desktop.sh` sets); otherwise each returns at once saying so. Every test saves
+//! a screenshot of each screen it visits under `screenshots/` (git-ignored), and the app's log
+//! under `screenshots/logs/`.
+
+use std::future::Future;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bson::{Document, doc, oid::ObjectId};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use templesync_tests::fixture::{DB, Office, all, assert_same, coll, get, sync, tms_doc, tms_edit};
+
+/// How long the app may take to show what a test waits for. Generous: two cores also run
+/// the servers, WebKit and the test.
+const PATIENCE: Duration = Duration::from_secs(40);
+
+fn enabled(test: &str) -> bool {
+    if std::env::var_os("TEMPLESYNC_E2E").is_some() {
+        return true;
+    }
+    eprintln!(
+        "{test}: skipped (needs a display): run `bash scripts/test-desktop.sh`, or set TEMPLESYNC_E2E=1 under Xvfb"
+    );
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_now_shows_the_run_in_history() {
+    if !enabled("sync_now_shows_the_run_in_history") {
+        return;
+    }
+    let o = Office::start().await;
+    let local = o.local(0).await;
+    for i in 0..3 {
+        coll(&local, "bookings")
+            .insert_one(tms_doc(
+                ObjectId::new(),
+                doc! { "devotee": format!("Devotee {i}"), "slot": "9am" },
+            ))
+            .await
+            .unwrap();
+    }
+    let app = App::launch(&o, "sync_now").await;
+    // The app syncs by itself at start-up; then a person presses Sync now.
+    app.wait_state(&["synced"], "the start-up sync to finish")
+        .await;
+    app.shot("status").await;
+    app.click("[data-testid=sync-now]").await;
+    app.click("[data-testid=nav-history]").await;
+    let manual = "[data-testid=history-row][data-trigger=manual][data-status=completed]";
+    app.wait(manual, "the Sync now run in History").await;
+    app.wait(
+        "[data-testid=history-row][data-trigger=startup]",
+        "the start-up run in History too",
+    )
+    .await;
+    // WebKitWebDriver clicks cells, not rows.
+    app.click(&format!("{manual} td")).await;
+    let text = app
+        .text("[data-testid=run-details]", "the run's details")
+        .await;
+    assert!(
+        text.contains("bookings"),
+        "the details list the collections: {text}"
+    );
+    app.shot("history").await;
+    assert_eq!(
+        all(&o.remote().await, "bookings").await.len(),
+        3,
+        "the bookings reached the cloud"
+    );
+
+    // Settings: the sync settings are checked as they are typed.
+    app.click("[data-testid=nav-settings]").await;
+    app.wait(
+        "[data-testid=cfg-checkIntervalSeconds]",
+        "the sync settings",
+    )
+    .await;
+    app.shot("settings").await;
+    app.type_into("[data-testid=cfg-checkIntervalSeconds]", "2")
+        .await;
+    app.eventually("the out-of-range value to be pointed out", || async {
+        let save = app.find("[data-testid=save-settings]").await?;
+        let page = bounded(app.find("main").await?.text()).await?;
+        let enabled = bounded(save.is_enabled()).await?;
+        (!enabled && page.contains("from 5 to 3600")).then_some(())
+    })
+    .await;
+    app.scroll_to("[data-testid=cfg-checkIntervalSeconds]")
+        .await;
+    app.shot("settings-validation").await;
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_username_clash_is_settled_with_rename_local() {
+    if !enabled("a_username_clash_is_settled_with_rename_local") {
+        return;
+    }
+    let o = Office::start().await;
+    let (local, remote) = (o.local(0).await, o.remote().await);
+    // The cloud has john_admin; then this office creates its own john_admin (and priya).
+    coll(&remote, "admins")
+        .insert_one(tms_doc(
+            ObjectId::new(),
+            doc! { "username": "john_admin", "name": "John (cloud)" },
+        ))
+        .await
+        .unwrap();
+    let engine = o.engine(0).await;
+    sync(&engine).await;
+    for (username, name) in [("john_admin", "John (office)"), ("priya", "Priya")] {
+        coll(&local, "admins")
+            .insert_one(tms_doc(
+                ObjectId::new(),
+                doc! { "username": username, "name": name },
+            ))
+            .await
+            .unwrap();
+    }
+    let run = sync(&engine).await;
+    assert_eq!(run.conflicts["admins"], 1, "the clash is a conflict");
+    drop(engine);
+
+    let app = App::launch(&o, "rename_local").await;
+    app.wait_state(&["conflicts"], "the conflict to be shown")
+        .await;
+    app.click("[data-testid=nav-conflicts]").await;
+    app.wait(
+        "[data-testid=conflict-row][data-kind=unique][data-collection=admins]",
+        "the username conflict in the list",
+    )
+    .await;
+    app.shot("conflicts").await;
+    app.click("[data-testid=conflict-row][data-kind=unique]")
+        .await;
+    let input = app
+        .wait("[data-testid=rename-input]", "the rename field")
+        .await;
+    let suggested = bounded(input.prop("value"))
+        .await
+        .flatten()
+        .unwrap_or_default();
+    assert!(
+        suggested.starts_with("john_admin_"),
+        "prefilled with the engine's suggestion: {suggested:?}"
+    );
+    app.shot("conflict-unique").await;
+    app.scroll_to("[data-testid=rename-local]").await;
+    app.shot("conflict-unique-decide").await;
+
+    // A name that is taken is refused, and says so.
+    app.type_into("[data-testid=rename-input]", "priya").await;
+    app.click("[data-testid=rename-local]").await;
+    let msg = app
+        .text("[data-testid=resolve-error]", "the refusal of a taken name")
+        .await;
+    assert!(msg.contains("taken"), "the refusal says why: {msg}");
+
+    app.type_into("[data-testid=rename-input]", "john_admin_office")
+        .await;
+    app.click("[data-testid=rename-local]").await;
+    app.wait("[data-testid=resolved-banner]", "the decision to be saved")
+        .await;
+    app.shot("conflict-resolved").await;
+    app.click("[data-testid=offer-sync]").await;
+
+    app.eventually("the renamed admin in both databases", || async {
+        let renamed = |docs: Vec<Document>| {
+            docs.iter().any(|d| {
+                d.get_str("username") == Ok("john_admin_office")
+                    && d.get_str("name") == Ok("John (office)")
+            })
+        };
+        (renamed(all(&local, "admins").await) && renamed(all(&remote, "admins").await))
+            .then_some(())
+    })
+    .await;
+    app.wait_state(&["synced"], "no conflict left").await;
+    assert_same(&local, &remote, "admins").await;
+    let clouds: Vec<_> = all(&local, "admins")
+        .await
+        .into_iter()
+        .filter(|d| d.get_str("username") == Ok("john_admin"))
+        .collect();
+    assert_eq!(clouds.len(), 1, "one john_admin, the cloud's: {clouds:?}");
+    assert_eq!(clouds[0].get_str("name"), Ok("John (cloud)"));
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_conflict_is_settled_with_keep_remote() {
+    if !enabled("an_edit_conflict_is_settled_with_keep_remote") {
+        return;
+    }
+    let o = Office::start().await;
+    let (local, remote) = (o.local(0).await, o.remote().await);
+    coll(&local, "bookings")
+        .insert_one(tms_doc(1, doc! { "slot": "9am", "note": "n" }))
+        .await
+        .unwrap();
+    let engine = o.engine(0).await;
+    sync(&engine).await;
+    tms_edit(
+        &local,
+        "bookings",
+        1,
+        doc! { "slot": "10am", "note": "local note" },
+    )
+    .await;
+    tms_edit(
+        &remote,
+        "bookings",
+        1,
+        doc! { "slot": "11am", "paid": true },
+    )
+    .await;
+    let run = sync(&engine).await;
+    assert_eq!(run.conflicts["bookings"], 1, "slot changed on both sides");
+    drop(engine);
+
+    let app = App::launch(&o, "keep_remote").await;
+    app.wait_state(&["conflicts"], "the conflict to be shown")
+        .await;
+    app.click("[data-testid=nav-conflicts]").await;
+    app.click("[data-testid=conflict-row][data-kind=update][data-collection=bookings]")
+        .await;
+    let row = app
+        .text(
+            "[data-testid=side-by-side] tr.conflict[data-field=slot]",
+            "the slot highlighted as the field to decide on",
+        )
+        .await;
+    assert!(
+        row.contains("10am") && row.contains("11am") && row.contains("9am"),
+        "both values and the last-synced one, side by side: {row}"
+    );
+    app.shot("conflict-edit").await;
+    app.scroll_to("[data-testid=merge]").await;
+    app.shot("conflict-edit-decide").await;
+    app.click("[data-testid=keep-remote]").await;
+    app.wait("[data-testid=resolved-banner]", "the decision to be saved")
+        .await;
+    app.click("[data-testid=offer-sync]").await;
+
+    app.eventually("the cloud's slot in both databases", || async {
+        let l = get(&local, "bookings", 1).await?;
+        let r = get(&remote, "bookings", 1).await?;
+        (l.get_str("slot") == Ok("11am") && r.get_str("slot") == Ok("11am")).then_some(())
+    })
+    .await;
+    app.wait_state(&["synced"], "no conflict left").await;
+    assert_same(&local, &remote, "bookings").await;
+    let doc = get(&local, "bookings", 1).await.unwrap();
+    assert_eq!(
+        doc.get_str("note"),
+        Ok("local note"),
+        "the change made only here is kept"
+    );
+    assert_eq!(
+        doc.get_bool("paid"),
+        Ok(true),
+        "the change made only in the cloud is kept"
+    );
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_follows_the_cloud_going_away_and_coming_back() {
+    if !enabled("the_status_follows_the_cloud_going_away_and_coming_back") {
+        return;
+    }
+    let mut o = Office::start().await;
+    let app = App::launch(&o, "offline").await;
+    app.wait_state(&["synced"], "the start-up sync").await;
+
+    o.cloud.kill();
+    app.wait_state(&["offline"], "the status to turn offline")
+        .await;
+    let problem = app
+        .text("[data-testid=band-problem]", "why, in words")
+        .await;
+    assert!(
+        problem.contains("Cannot reach the cloud database"),
+        "says what is wrong and what happens next: {problem}"
+    );
+    app.shot("offline").await;
+
+    o.cloud.restart().await.expect("the cloud restarts");
+    app.wait_state(&["synced"], "the status to be back online")
+        .await;
+    app.click("[data-testid=nav-history]").await;
+    app.wait(
+        "[data-testid=history-row][data-trigger=reconnect][data-status=completed]",
+        "a reconnect run in History",
+    )
+    .await;
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_run_asks_for_the_cloud_database_and_then_syncs() {
+    if !enabled("the_first_run_asks_for_the_cloud_database_and_then_syncs") {
+        return;
+    }
+    let o = Office::start().await;
+    let app = App::launch_with(&o, "first_run", Cloud::NotConfigured).await;
+    app.wait("[data-testid=setup]", "the setup screen").await;
+    app.wait_state(&["not_configured"], "nothing configured")
+        .await;
+    let cloud_url = o.settings(0).remote_url.unwrap();
+    app.type_into("[data-testid=cloud-url]", &cloud_url).await;
+    app.shot("setup").await;
+    app.click("[data-testid=test-connection]").await;
+    app.eventually("both databases to answer the test", || async {
+        let checks = bounded(
+            app.client
+                .find_all(Locator::Css("[data-testid=connection-result] .check.ok")),
+        )
+        .await?;
+        (checks.len() == 2).then_some(())
+    })
+    .await;
+    app.click("[data-testid=save-connection]").await;
+    app.wait_state(&["synced"], "the first sync with the saved settings")
+        .await;
+    app.click("[data-testid=nav-history]").await;
+    app.wait(
+        "[data-testid=history-row][data-trigger=startup][data-status=completed]",
+        "the first run in History",
+    )
+    .await;
+    app.quit().await;
+}
+
+// ---- Driving the app ----
+
+/// Whether the app is told where the cloud is.
+#[derive(PartialEq)]
+enum Cloud {
+    Configured,
+    NotConfigured,
+}
+
+struct App {
+    client: Client,
+    driver: Child,
+    _dirs: tempfile::TempDir,
+}
+
+impl App {
+    /// Starts tauri-driver on free ports with fresh XDG folders, and the app on `o`.
+    async fn launch(o: &Office, test: &str) -> App {
+        Self::launch_with(o, test, Cloud::Configured).await
+    }
+
+    async fn launch_with(o: &Office, test: &str, cloud: Cloud) -> App {
+        let bin = app_binary();
+        let dirs = tempfile::tempdir().unwrap();
+        let xdg = |name: &str| {
+            let p = dirs.path().join(name);
+            std::fs::create_dir_all(&p).unwrap();
+            p
+        };
+        let runtime = xdg("runtime");
+        std::fs::set_permissions(
+            &runtime,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let (port, native) = (free_port(), free_port());
+        let log_dir = screenshots().join("logs");
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let log = std::fs::File::create(log_dir.join(format!("{test}.log"))).unwrap();
+        let settings = o.settings(0);
+        let mut cmd = Command::new(tauri_driver());
+        if cloud == Cloud::Configured {
+            cmd.env("MONGODB_CLOUD_URL", settings.remote_url.as_deref().unwrap());
+        } else {
+            cmd.env_remove("MONGODB_CLOUD_URL");
+        }
+        let driver = cmd
+            .args(["--port", &port.to_string()])
+            .args(["--native-port", &native.to_string()])
+            // No .env of a developer's checkout is picked up.
+            .current_dir(dirs.path())
+            .env("XDG_DATA_HOME", xdg("data"))
+            .env("XDG_CONFIG_HOME", xdg("config"))
+            .env("XDG_CACHE_HOME", xdg("cache"))
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("MONGODB_LOCAL_URL", &settings.local_url)
+            .env("DATABASE_NAME", DB)
+            .env("TEMPLESYNC_CHECK_INTERVAL_MS", "400")
+            .env("TEMPLESYNC_LOG", "info,tao=error,wry=error,mongodb=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            // Its own process group: the app and WebKitWebDriver go with it.
+            .process_group(0)
+            .spawn()
+            .expect("tauri-driver starts (scripts/setup-desktop-deps.sh installs it)");
+        // If this test process is killed (e.g. by the script's timeout), no Drop runs: the
+        // script kills what is listed here.
+        {
+            use std::io::Write;
+            let mut pids = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log_dir.join("tauri-driver.pids"))
+                .unwrap();
+            writeln!(pids, "{}", driver.id()).unwrap();
+        }
+        let mut app_guard = DriverGuard(Some(driver));
+        for p in [port, native] {
+            eventually(
+                &format!("tauri-driver to listen on {p}"),
+                PATIENCE,
+                || async move { TcpStream::connect(("127.0.0.1", p)).ok().map(|_| ()) },
+            )
+            .await;
+        }
+        let caps = serde_json::json!({
+            "browserName": "wry",
+            "tauri:options": { "application": bin },
+        });
+        let client = tokio::time::timeout(
+            PATIENCE,
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.as_object().unwrap().clone())
+                .connect(&format!("http://127.0.0.1:{port}")),
+        )
+        .await
+        .expect("the app window within the time allowed (is there a display?)")
+        .expect("a WebDriver session with the app");
+        let driver = app_guard.0.take().unwrap();
+        let app = App {
+            client,
+            driver,
+            _dirs: dirs,
+        };
+        app.wait("[data-testid=status-band]", "the app's window")
+            .await;
+        app
+    }
+
+    async fn find(&self, css: &str) -> Option<Element> {
+        bounded(self.client.find(Locator::Css(css))).await
+    }
+
+    async fn eventually<T, F, Fut>(&self, what: &str, f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        eventually(what, PATIENCE, f).await
+    }
+
+    /// The element, once it is there.
+    async fn wait(&self, css: &str, what: &str) -> Element {
+        self.eventually(what, || self.find(css)).await
+    }
+
+    /// Replaces the text of an input.
+    async fn type_into(&self, css: &str, text: &str) {
+        self.eventually(&format!("typing into {css}"), || async move {
+            let el = self.find(css).await?;
+            bounded(el.clear()).await?;
+            bounded(el.send_keys(text)).await
+        })
+        .await
+    }
+
+    /// The element's text, once it is there.
+    async fn text(&self, css: &str, what: &str) -> String {
+        self.eventually(what, || async move {
+            bounded(self.find(css).await?.text()).await
+        })
+        .await
+    }
+
+    /// Clicks the element, once it is there. The UI redraws parts of the page as events
+    /// arrive, so an element found may be replaced before the click lands: find it again.
+    async fn click(&self, css: &str) {
+        let error = std::sync::Mutex::new(String::from("not found"));
+        let last = &error;
+        let done = eventually_or_none(PATIENCE, || async move {
+            let el = self.find(css).await?;
+            match tokio::time::timeout(CALL, el.click()).await {
+                Ok(Ok(())) => Some(()),
+                Ok(Err(e)) => {
+                    *last.lock().unwrap() = e.to_string();
+                    None
+                }
+                Err(_) => {
+                    *last.lock().unwrap() = "the app did not answer".into();
+                    None
+                }
+            }
+        })
+        .await;
+        assert!(
+            done.is_some(),
+            "could not click {css} within {PATIENCE:?}: {}",
+            error.lock().unwrap()
+        );
+    }
+
+    /// Waits for the status bar to show one of `states`.
+    async fn wait_state(&self, states: &[&str], what: &str) {
+        let seen = std::sync::Mutex::new(String::new());
+        let last = &seen;
+        let found = eventually_or_none(PATIENCE, || async move {
+            let band = self.find("[data-testid=status-band]").await?;
+            let s = bounded(band.attr("data-state")).await??;
+            let ok = states.contains(&s.as_str());
+            *last.lock().unwrap() = s;
+            ok.then_some(())
+        })
+        .await;
+        assert!(
+            found.is_some(),
+            "timed out waiting for {what}: the status bar shows {:?}, expected one of {states:?}",
+            seen.lock().unwrap()
+        );
+    }
+
+    /// Brings an element into view (for a screenshot of that part of a screen).
+    async fn scroll_to(&self, css: &str) {
+        let el = self.wait(css, &format!("{css} to scroll to")).await;
+        let _ = self
+            .client
+            .execute(
+                "arguments[0].scrollIntoView({ block: 'center' });",
+                vec![serde_json::to_value(el).unwrap()],
+            )
+            .await;
+    }
+
+    /// Saves the window as screenshots/NAME.png.
+    async fn shot(&self, name: &str) {
+        // A screenshot right after a change can show the frame before it: let WebKit paint
+        // twice first.
+        let _ = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];\
+                 requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                vec![],
+            )
+            .await;
+        let png = bounded(self.client.screenshot())
+            .await
+            .expect("a screenshot (does the app answer?)");
+        let path = screenshots().join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        eprintln!("screenshot: {}", path.display());
+    }
+
+    async fn quit(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.client.clone().close()).await;
+        kill_group(&mut self.driver);
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        kill_group(&mut self.driver);
+    }
+}
+
+/// Kills tauri-driver if the launch fails half way.
+struct DriverGuard(Option<Child>);
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            kill_group(c);
+        }
+    }
+}
+
+fn kill_group(child: &mut Child) {
+    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// How long one WebDriver command may take: a hung app fails the test, not the run.
+const CALL: Duration = Duration::from_secs(10);
+
+/// The command's answer, or `None` when it failed or did not answer within [`CALL`].
+async fn bounded<T, E>(call: impl Future<Output = Result<T, E>>) -> Option<T> {
+    tokio::time::timeout(CALL, call).await.ok()?.ok()
+}
+
+async fn eventually<T, F, Fut>(what: &str, timeout: Duration, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    eventually_or_none(timeout, f)
+        .await
+        .unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}"))
+}
+
+async fn eventually_or_none<T, F, Fut>(timeout: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The app binary next to this test's (target/debug/templesync-desktop), or
+/// `TEMPLESYNC_DESKTOP_BIN`.
+fn app_binary() -> PathBuf {
+    let bin = std::env::var_os("TEMPLESYNC_DESKTOP_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().unwrap();
+            let debug = exe.parent().and_then(Path::parent).unwrap();
+            debug.join("templesync-desktop")
+        });
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build -p templesync-desktop`, as scripts/test-desktop.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+fn tauri_driver() -> PathBuf {
+    if let Some(p) = std::env::var_os("TEMPLESYNC_TAURI_DRIVER") {
+        return p.into();
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let cargo_bin = home.join(".cargo/bin/tauri-driver");
+    if cargo_bin.exists() {
+        cargo_bin
+    } else {
+        "tauri-driver".into()
+    }
+}
+
+fn screenshots() -> PathBuf {
+    let dir = std::env::var_os("TEMPLESYNC_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../screenshots"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

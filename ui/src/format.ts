@@ -1,0 +1,136 @@
+// Words and numbers as office staff read them.
+
+import type { Conflict, ConflictKind, RunStatus, SyncRun, SyncState, Trigger, Value } from "./transport";
+
+export function ago(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return "never";
+  const s = Math.round((now - Date.parse(iso)) / 1000);
+  const plural = (n: number, unit: string) => (n === 1 ? `1 ${unit} ago` : `${n} ${unit}s ago`);
+  if (s < 45) return "just now";
+  if (s < 2700) return plural(Math.max(1, Math.round(s / 60)), "minute");
+  if (s < 79200) return plural(Math.max(1, Math.round(s / 3600)), "hour");
+  if (s < 129600) return "yesterday";
+  return plural(Math.round(s / 86400), "day");
+}
+
+export function when(iso: string | null | undefined): string {
+  if (!iso) return "";
+  return new Date(iso).toLocaleString(undefined, {
+    day: "numeric",
+    month: "short",
+    year: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+  });
+}
+
+export function duration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined) return "";
+  if (seconds < 0.1) return "under 0.1 s";
+  if (seconds < 10) return `${seconds.toFixed(1)} s`;
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+}
+
+export function total(m: Record<string, number> | null | undefined): number {
+  return Object.values(m ?? {}).reduce((a, b) => a + b, 0);
+}
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+export const stateTitle: Record<SyncState, string> = {
+  not_configured: "Not set up yet",
+  checking: "Checking the connection",
+  synced: "Up to date",
+  syncing: "Syncing",
+  offline: "Offline",
+  conflicts: "Needs a decision",
+  failed: "Sync did not finish",
+};
+
+export const triggerLabel: Record<Trigger, string> = {
+  manual: "Sync now",
+  startup: "App opened",
+  reconnect: "Back online",
+  periodic: "Schedule",
+  automatic: "Automatic",
+};
+
+/** Why a run started, to end a sentence ("… because the app opened"). */
+export const triggerReason: Record<Trigger, string> = {
+  manual: "Sync now was pressed",
+  startup: "the app opened",
+  reconnect: "the cloud was reachable again",
+  periodic: "it was time for the scheduled sync",
+  automatic: "of an automatic sync",
+};
+
+export const runStatusLabel: Record<RunStatus, string> = {
+  running: "Running",
+  completed: "Completed",
+  failed: "Failed",
+  interrupted: "Interrupted",
+};
+
+export const kindTitle: Record<ConflictKind, string> = {
+  unique: "Name already taken in the cloud",
+  update: "Changed on both sides",
+  delete: "Deleted on one side, changed on the other",
+};
+
+export function kindExplanation(c: Conflict): string {
+  switch (c.type) {
+    case "unique":
+      return `This computer has a ${c.field ?? "value"} "${valueText(c.localValue)}" that a different record in the cloud already uses. Both cannot keep it: rename the one on this computer (the usual choice), keep the cloud's record, or keep this computer's.`;
+    case "update":
+      return `Since the last sync, ${c.field ? `the ${c.field.includes(",") ? "fields" : "field"} ${c.field}` : "the same field"} changed here and in the cloud to different values. Choose which value to keep, or combine them. Other changes to this record were merged already.`;
+    case "delete":
+      return c.deletedOn === "local"
+        ? "This record was deleted on this computer, but someone changed it in the cloud since the last sync. Keep the deletion (Keep local) or bring the cloud's version back (Keep remote)."
+        : "This record was deleted in the cloud, but it was changed on this computer since the last sync. Keep this computer's version (Keep local) or delete it here too (Keep remote).";
+  }
+}
+
+/** A value as a person reads it. */
+export function valueText(v: Value | undefined): string {
+  if (v === null || v === undefined) return "(empty)";
+  if (typeof v === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(v)) return when(v);
+  if (typeof v === "string") return v === "" ? "(empty text)" : v;
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  const date = (v as Record<string, Value>)["$date"];
+  if (date !== undefined && typeof date === "string") return when(date);
+  return JSON.stringify(v);
+}
+
+/** What to do about an error, when its message does not say already. */
+export function advice(code: string): string | null {
+  switch (code) {
+    case "remote_unreachable":
+      return "Your changes are kept on this computer and sent when the cloud is reachable again.";
+    case "local_unreachable":
+      return "Start the Temple Management System's database (MongoDB) on this computer, then try again.";
+    case "database_error":
+      return "Try again in a minute. If it keeps happening, note the message and call for help.";
+    case "sync_in_progress":
+      return null;
+    case "server_unreachable":
+      return null;
+    case "unauthorized":
+      return "Enter the access key again (it is shown on the office PC where `templesync serve` runs).";
+    default:
+      return null;
+  }
+}
+
+export function runSummary(r: SyncRun): string {
+  const parts = [
+    `${plural(total(r.localToRemote), "change")} sent`,
+    `${plural(total(r.remoteToLocal), "change")} received`,
+  ];
+  const c = total(r.conflicts);
+  if (c) parts.push(plural(c, "conflict"));
+  return parts.join(" · ");
+}

@@ -1,0 +1,176 @@
+// The Settings screen: the database connection, the sync settings (validated as you type,
+// and again by the engine), and this app's own preferences.
+
+import { asAppError, refreshOverview } from "../app";
+import { fill, h } from "../dom";
+import { backend, type Preferences, type SyncConfig } from "../transport";
+import { connectionForm } from "./connection-form";
+
+export function mountSettings(el: HTMLElement): () => void {
+  fill(el, h("h1", null, "Settings"), h("p", { class: "muted" }, "Loading…"));
+  void (async () => {
+    const [view, cfg, prefs] = await Promise.all([
+      backend.canEditConnection ? backend.connection().catch(() => null) : Promise.resolve(null),
+      backend.syncSettings().catch((e) => asAppError(e)),
+      backend.preferences().catch(() => ({ yourName: "", syncAfterResolve: false })),
+    ]);
+    fill(
+      el,
+      h("h1", null, "Settings"),
+      h("section", { class: "card" },
+        h("h2", null, "Database connection"),
+        backend.canEditConnection
+          ? [
+              view?.source === "environment" &&
+                h("p", { class: "note" }, "These come from this computer's environment (or the .env file). Saving here makes the app use what you save instead."),
+              connectionForm(view, { saveLabel: "Save and reconnect" }),
+            ]
+          : h("p", { class: "muted" }, "The database connection can only be changed on the office PC that runs TempleSync."),
+      ),
+      cfg instanceof Error
+        ? h("section", { class: "card" }, h("h2", null, "Sync settings"), h("p", { class: "error-text" }, cfg.message))
+        : syncSettings(cfg),
+      preferences(prefs),
+    );
+  })();
+  return () => {};
+}
+
+type Check = (v: string) => string | null;
+const whole = (min: number, max: number): Check => (v) =>
+  /^\d+$/.test(v.trim()) && +v >= min && +v <= max ? null : `Use a whole number from ${min} to ${max}.`;
+const names: Check = (v) =>
+  v.split(",").map((s) => s.trim()).filter(Boolean).every((s) => /^[^$\s.][^$\s]*$/.test(s) && !s.startsWith("system."))
+    ? null : "Use collection names separated by commas, e.g. admins, bookings.";
+const pairs: Check = (v) =>
+  v.split(",").map((s) => s.trim()).filter(Boolean).every((s) => /^[^$.\s]+\.[^$\s]+$/.test(s))
+    ? null : "Use collection.field pairs separated by commas, e.g. admins.username.";
+
+function syncSettings(cfg: SyncConfig): HTMLElement {
+  const errors = new Map<string, HTMLElement>();
+  const checks = new Map<string, () => string | null>();
+  const out = h("div", { "data-testid": "settings-result" });
+
+  const number = (key: string, value: number, check: Check, attrs: Record<string, string> = {}) => {
+    const input = h("input", { type: "text", inputmode: "numeric", class: "short", value: String(value), "data-testid": `cfg-${key}`, ...attrs });
+    const err = h("span", { class: "field-error" });
+    errors.set(key, err);
+    checks.set(key, () => check(input.value));
+    input.addEventListener("input", () => validate(key));
+    return { input, err };
+  };
+
+  const auto = h("input", { type: "checkbox", checked: cfg.autoSyncEnabled, "data-testid": "cfg-autoSyncEnabled" });
+  const periodicOn = h("input", { type: "checkbox", checked: cfg.syncIntervalMinutes !== null, "data-testid": "cfg-periodic" });
+  const interval = number("syncIntervalMinutes", cfg.syncIntervalMinutes ?? 60, whole(1, 1440));
+  checks.set("syncIntervalMinutes", () => (periodicOn.checked ? whole(1, 1440)(interval.input.value) : null));
+  periodicOn.addEventListener("change", () => { interval.input.disabled = !periodicOn.checked; validate("syncIntervalMinutes"); });
+  interval.input.disabled = !periodicOn.checked;
+  const strategy = h("select", { "data-testid": "cfg-conflictResolutionStrategy" },
+    h("option", { value: "manual" }, "Ask me (recommended)"),
+    h("option", { value: "last_write_wins" }, "The newest change wins"),
+  );
+  strategy.value = cfg.conflictResolutionStrategy;
+  const check = number("checkIntervalSeconds", cfg.checkIntervalSeconds, whole(5, 3600));
+  const retries = number("maxRetries", cfg.maxRetries, whole(0, 10));
+  const batch = number("batchSize", cfg.batchSize, whole(1, 10000));
+  const text = (key: string, value: string, c: Check, placeholder: string) => {
+    const input = h("input", { type: "text", class: "wide mono", value, placeholder, "data-testid": `cfg-${key}` });
+    const err = h("span", { class: "field-error" });
+    errors.set(key, err);
+    checks.set(key, () => c(input.value));
+    input.addEventListener("input", () => validate(key));
+    return { input, err };
+  };
+  const collections = text("collectionsToSync", cfg.collectionsToSync.join(", "), names, "All collections");
+  const unique = text("uniqueFields",
+    Object.entries(cfg.uniqueFields).flatMap(([c, fs]) => fs.map((f) => `${c}.${f}`)).join(", "), pairs, "admins.username");
+
+  const save = h("button", { class: "primary", "data-testid": "save-settings" }, "Save sync settings");
+  const validate = (key?: string): boolean => {
+    let ok = true;
+    for (const [k, c] of checks) {
+      const msg = c();
+      if (msg) ok = false;
+      if (!key || key === k) errors.get(k)!.textContent = msg ?? "";
+    }
+    save.disabled = !ok;
+    return ok;
+  };
+
+  save.addEventListener("click", async () => {
+    if (!validate()) return;
+    const next: SyncConfig = {
+      autoSyncEnabled: auto.checked,
+      syncIntervalMinutes: periodicOn.checked ? Number(interval.input.value) : null,
+      conflictResolutionStrategy: strategy.value as SyncConfig["conflictResolutionStrategy"],
+      collectionsToSync: collections.input.value.split(",").map((s) => s.trim()).filter(Boolean),
+      maxRetries: Number(retries.input.value),
+      batchSize: Number(batch.input.value),
+      uniqueFields: unique.input.value.split(",").map((s) => s.trim()).filter(Boolean).reduce<Record<string, string[]>>((m, p) => {
+        const i = p.indexOf(".");
+        (m[p.slice(0, i)] ??= []).push(p.slice(i + 1));
+        return m;
+      }, {}),
+      checkIntervalSeconds: Number(check.input.value),
+    };
+    try {
+      await backend.saveSyncSettings(next);
+      fill(out, h("div", { class: "check ok" }, h("span", { class: "check-mark" }, "✓"), "Saved. TempleSync uses the new settings from now on."));
+      void refreshOverview();
+    } catch (e) {
+      const err = asAppError(e);
+      const at = err.field ? errors.get(err.field) : undefined;
+      if (at) at.textContent = err.message;
+      fill(out, h("div", { class: "check bad" }, h("span", { class: "check-mark" }, "✗"), err.message));
+    }
+  });
+
+  const row = (label: string, control: HTMLElement | HTMLElement[], help: string, err?: HTMLElement) =>
+    h("div", { class: "setting" },
+      h("div", { class: "setting-label" }, h("div", null, label), h("small", null, help)),
+      h("div", { class: "setting-control" }, control, err),
+    );
+
+  return h("section", { class: "card" },
+    h("h2", null, "Sync settings"),
+    h("p", { class: "muted" }, "Kept in the office database, so every TempleSync on this database uses them."),
+    row("Sync by itself", h("label", { class: "inline" }, auto, " at start-up and when the connection comes back"), "Recommended: nobody has to remember to sync."),
+    row("Also sync on a schedule", [h("label", { class: "inline" }, periodicOn, " every "), interval.input, h("span", null, " minutes")], "While this app is open.", interval.err),
+    row("When both sides change the same field", strategy, "Asking keeps a person in charge. With the newest change winning, the other value is kept in the conflict's record."),
+    row("Check the connection every", [check.input, h("span", null, " seconds")], "How quickly TempleSync notices the internet coming back.", check.err),
+    row("Collections to sync", collections.input, "Leave empty to sync everything.", collections.err),
+    row("Values that must be unique", unique.input, "e.g. admins.username: two different admins cannot share one.", unique.err),
+    h("details", null,
+      h("summary", null, "Advanced"),
+      row("Retries after a network error", retries.input, "0 to 10.", retries.err),
+      row("Records per batch", batch.input, "1 to 10000. Smaller batches suit slow connections.", batch.err),
+    ),
+    h("div", { class: "row" }, save),
+    out,
+  );
+}
+
+function preferences(p: Preferences): HTMLElement {
+  const name = h("input", { type: "text", value: p.yourName, placeholder: "e.g. Priya (office)", "data-testid": "pref-name" });
+  const after = h("input", { type: "checkbox", checked: p.syncAfterResolve, "data-testid": "pref-sync-after" });
+  const out = h("span", { class: "muted" });
+  const save = async () => {
+    try {
+      await backend.savePreferences({ yourName: name.value.trim(), syncAfterResolve: after.checked });
+      out.textContent = "Saved.";
+    } catch (e) {
+      out.textContent = asAppError(e).message;
+    }
+  };
+  return h("section", { class: "card" },
+    h("h2", null, "This app"),
+    h("div", { class: "setting" },
+      h("div", { class: "setting-label" }, h("div", null, "Your name"), h("small", null, "Recorded with the conflicts you settle.")),
+      h("div", { class: "setting-control" }, name)),
+    h("div", { class: "setting" },
+      h("div", { class: "setting-label" }, h("div", null, "After settling a conflict"), h("small", null, "Otherwise TempleSync offers to sync.")),
+      h("div", { class: "setting-control" }, h("label", { class: "inline" }, after, " sync at once"))),
+    h("div", { class: "row" }, h("button", { "data-testid": "save-preferences", onclick: () => void save() }, "Save"), out),
+  );
+}

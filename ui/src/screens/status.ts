@@ -1,0 +1,110 @@
+// The Status screen: the cloud and this computer, conflicts waiting, the run in progress
+// (live, per collection) and the last run.
+
+import { asAppError, live, subscribe } from "../app";
+import { fill, h } from "../dom";
+import { ago, duration, plural, runStatusLabel, runSummary, total, triggerLabel, triggerReason, when } from "../format";
+import { backend, type SyncRun } from "../transport";
+
+export function mountStatus(el: HTMLElement): () => void {
+  let last: SyncRun | null = null;
+  let loadError: string | null = null;
+
+  const load = async () => {
+    try {
+      last = (await backend.syncHistory(1))[0] ?? null;
+      loadError = null;
+    } catch (e) {
+      loadError = asAppError(e).message;
+    }
+    render();
+  };
+
+  const render = () => {
+    const o = live.overview;
+    const s = o?.status;
+    const n = o?.network;
+    const online = n?.isOnline ?? s?.isOnline ?? false;
+    const open = s?.unresolvedConflicts ?? 0;
+    const running = live.syncing || o?.state === "syncing";
+    fill(
+      el,
+      h("h1", null, "Status"),
+      h("div", { class: "cards three" },
+        h("section", { class: "card" },
+          h("h2", null, "Cloud database"),
+          h("div", { class: `big-state ${online ? "ok" : "off"}`, "data-testid": "cloud-state" },
+            h("span", { class: "dot" }), online ? "Connected" : n?.lastCheck ? "Not reachable" : "Checking…"),
+          h("p", { class: "muted" }, s?.remoteHost ?? ""),
+          n?.lastCheck && h("p", { class: "muted small" }, `Checked ${ago(n.lastCheck)}`),
+          n?.flapping && h("p", { class: "note" }, "The connection keeps coming and going: TempleSync waits for it to settle before syncing."),
+        ),
+        h("section", { class: "card" },
+          h("h2", null, "This computer"),
+          h("div", { class: `big-state ${o?.problem ? "off" : "ok"}` }, h("span", { class: "dot" }),
+            o?.problem ? "Database not reachable" : "Database ready"),
+          h("p", { class: "muted" }, s ? `${s.localHost} · ${s.database}` : ""),
+          s && h("p", { class: "muted small" }, `${plural(s.totalSyncsCompleted, "sync")} completed so far`),
+          s?.clockWarning && h("p", { class: "note" }, s.clockWarning),
+        ),
+        h("section", { class: `card ${open ? "attention" : ""}` },
+          h("h2", null, "Conflicts"),
+          h("div", { class: "big-number", "data-testid": "open-conflicts" }, String(open)),
+          h("p", { class: "muted" }, open ? `${open === 1 ? "needs" : "need"} a decision` : "Nothing waiting for you"),
+          open > 0 && h("a", { class: "button", href: "#conflicts" }, "Review conflicts"),
+        ),
+      ),
+      running && progressCard(),
+      h("section", { class: "card", "data-testid": "last-run" },
+        h("h2", null, "Last sync"),
+        loadError && h("p", { class: "error-text" }, loadError),
+        last ? lastRun(last) : h("p", { class: "muted" }, "No sync has run yet. Press Sync now to send this computer's changes to the cloud and bring the cloud's changes here."),
+      ),
+    );
+  };
+
+  const off = subscribe((what) => {
+    if (what === "run") void load();
+    else render();
+  });
+  render();
+  void load();
+  return off;
+}
+
+function progressCard(): HTMLElement {
+  const rows = [...live.progress.values()];
+  return h("section", { class: "card progress", "data-testid": "progress" },
+    h("h2", null, "Syncing now", live.trigger && h("span", { class: "muted" }, ` · ${triggerLabel[live.trigger]}`)),
+    h("div", { class: "bar" }, h("div", { class: "bar-fill" })),
+    rows.length
+      ? table(["Collection", "Sent to the cloud", "Received here", "Conflicts"],
+          rows.map((p) => [p.collection, p.pushed, p.pulled, p.conflicts]))
+      : h("p", { class: "muted" }, "Looking for changes on both sides…"),
+  );
+}
+
+function lastRun(r: SyncRun): HTMLElement {
+  const names = [...new Set([...r.collections, ...Object.keys(r.localToRemote), ...Object.keys(r.remoteToLocal)])];
+  return h("div", null,
+    h("p", { class: "run-line" },
+      h("span", { class: `pill ${r.status}` }, runStatusLabel[r.status]),
+      ` ${ago(r.endTime ?? r.startTime)} (${when(r.endTime ?? r.startTime)})`,
+      r.durationSeconds !== null && ` · took ${duration(r.durationSeconds)}`,
+      `, because ${triggerReason[r.trigger]}`,
+    ),
+    h("p", null, runSummary(r)),
+    r.error && h("p", { class: "error-text" }, r.error),
+    names.length > 0 && total(r.localToRemote) + total(r.remoteToLocal) + total(r.conflicts) > 0 &&
+      table(["Collection", "Sent to the cloud", "Received here", "Conflicts"],
+        names.map((c) => [c, r.localToRemote[c] ?? 0, r.remoteToLocal[c] ?? 0, r.conflicts[c] ?? 0])),
+  );
+}
+
+export function table(head: string[], rows: (string | number)[][]): HTMLElement {
+  const numeric = head.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === "number"));
+  return h("table", { class: "grid" },
+    h("thead", null, h("tr", null, head.map((t, i) => h("th", { class: numeric[i] ? "num" : "" }, t)))),
+    h("tbody", null, rows.map((r) => h("tr", null, r.map((c) => h("td", { class: typeof c === "number" ? "num" : "" }, String(c)))))),
+  );
+}
