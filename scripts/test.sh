@@ -21,3 +21,4 @@ echo "== tests"
 cargo build --workspace --locked
 cargo test --workspace --locked --no-fail-fast
 bash scripts/test-desktop.sh
+bash scripts/schemathesis.sh

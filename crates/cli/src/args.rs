@@ -1,6 +1,9 @@
 //! The command line, as clap sees it. Help texts are written for the person in the temple
 //! office who runs these commands, not for developers.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 const COMMON_COMMANDS: &str = "\
@@ -120,6 +123,21 @@ pub enum Command {
         #[arg(long, short = 'n', default_value_t = 20, value_name = "N")]
         limit: u32,
     },
+
+    /// Serve the REST API for the temple's other software, and keep syncing in the background
+    /// (see docs/operations.md)
+    Serve {
+        /// Address and port to listen on. Only this computer can reach the default; any other
+        /// address makes the API reachable from the network
+        #[arg(long, default_value = "127.0.0.1:8000", value_name = "ADDRESS:PORT")]
+        bind: SocketAddr,
+
+        /// The file holding the API token, made on the first start [default:
+        /// $XDG_CONFIG_HOME/templesync/api-token, else ~/.config/templesync/api-token].
+        /// TEMPLESYNC_API_TOKEN, when set, is used instead
+        #[arg(long, value_name = "PATH")]
+        token_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +183,20 @@ mod tests {
             Command::Sync { collections } => assert_eq!(collections, ["admins", "bookings"]),
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn serve_listens_on_this_computer_only_by_default() {
+        let cli = Cli::try_parse_from(["templesync", "serve"]).unwrap();
+        match cli.command {
+            Command::Serve { bind, token_file } => {
+                assert!(bind.ip().is_loopback(), "{bind}");
+                assert_eq!(bind.port(), 8000);
+                assert_eq!(token_file, None);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["templesync", "serve", "--bind", "nowhere"]).is_err());
     }
 
     #[test]

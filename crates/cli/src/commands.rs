@@ -142,6 +142,9 @@ pub async fn run(command: Command, engine: &Engine, out: &Out) -> anyhow::Result
             let runs = engine.logs(limit).await?;
             out.show(&runs, |r| output::logs_text(r, &Clock::system()))
         }
+        Command::Serve { bind, token_file } => {
+            crate::serve::run(engine.clone(), crate::serve::Options { bind, token_file }).await
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 mod args;
 mod commands;
 mod output;
+mod serve;
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -14,7 +15,7 @@ use clap::Parser;
 use templesync_engine::{Engine, Error};
 use tracing_subscriber::EnvFilter;
 
-use crate::args::Cli;
+use crate::args::{Cli, Command};
 use crate::output::Out;
 
 fn main() -> ExitCode {
@@ -25,7 +26,14 @@ fn main() -> ExitCode {
     };
     // Before any thread starts: loading `.env` sets process environment variables.
     let dotenv_problem = load_dotenv();
-    init_tracing(cli.global.verbose);
+    // A server's log is its record of what happened: info by default. Commands show only
+    // warnings, so their output stays the answer.
+    let quiet = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_tracing(cli.global.verbose, quiet);
     if let Some(p) = dotenv_problem {
         tracing::warn!("could not read the .env file: {p}");
     }
@@ -44,8 +52,13 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         let settings = commands::settings(&cli.global, |k| std::env::var(k).ok());
         let engine = Engine::open(settings).await?;
-        commands::run(cli.command, &engine, &out).await
+        let result = commands::run(cli.command, &engine, &out).await;
+        engine.shutdown().await;
+        result
     });
+    // Whatever is still running (the server's background tasks) gets a bounded time to end:
+    // a stopped `serve` must exit even if a task is stuck.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(&e, &out),
@@ -61,13 +74,13 @@ fn load_dotenv() -> Option<String> {
     }
 }
 
-/// Warnings only by default (`TEMPLESYNC_LOG` to choose), everything with `-v`; always on
-/// stderr so stdout stays the answer.
-fn init_tracing(verbose: bool) {
+/// `default` (warnings for commands) unless `TEMPLESYNC_LOG` chooses, everything with `-v`;
+/// always on stderr so stdout stays the answer.
+fn init_tracing(verbose: bool, default: &str) {
     let filter = if verbose {
         EnvFilter::new("debug")
     } else {
-        EnvFilter::try_from_env("TEMPLESYNC_LOG").unwrap_or_else(|_| EnvFilter::new("warn"))
+        EnvFilter::try_from_env("TEMPLESYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default))
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -99,7 +112,8 @@ fn exit_code(e: &Error) -> u8 {
         | Error::ConflictAlreadyResolved { .. }
         | Error::InvalidResolution { .. }
         | Error::UnknownCollection { .. }
-        | Error::InvalidConnectionString { .. } => 2,
+        | Error::InvalidConnectionString { .. }
+        | Error::AuthenticationFailed { .. } => 2,
         _ => 1,
     }
 }

@@ -1,0 +1,317 @@
+//! The handlers of `/api/sync/*`: parse the input, call the engine or the monitor, map the
+//! error. The answers are the engine's own types, serialized as the CLI's `--json` does.
+//!
+//! Bodies are read as bytes and parsed here rather than by axum's `Json` extractor, so that
+//! every mistake is answered with `{ code, message }` naming the field, an empty body can
+//! mean "the defaults", and no `Content-Type` is demanded of simple scripts.
+
+use std::future::Future;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::{Json, response::IntoResponse};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use templesync_engine::{
+    AutoResolveReport, Conflict, Resolution, ResolveOutcome, ResolveValue, Strategy, SyncConfig,
+    SyncRun, SyncStatus,
+};
+
+use super::App;
+use super::error::ApiError;
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// Runs `work` on its own task and waits for it. A request whose client goes away is dropped
+/// by the server; a sync, a resolution or a settings change it started must still finish and
+/// be recorded, not be cut at an arbitrary await.
+async fn detached<T: Send + 'static>(
+    work: impl Future<Output = templesync_engine::Result<T>> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::spawn(work).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(e) => Err(ApiError::internal(format!("the operation stopped: {e}"))),
+    }
+}
+
+/// The body's bytes, or 413 / 400.
+fn bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large()
+        } else {
+            ApiError::invalid("body", e.body_text())
+        }
+    })
+}
+
+/// A JSON object body as `T`; `None` for an empty body. Errors name the field at fault.
+fn json_object<T: DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid("body", format_args!("not valid JSON ({e})")))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid(
+            "body",
+            format_args!("expected a JSON object, got {}", kind_of(&value)),
+        ));
+    }
+    serde_path_to_error::deserialize(value)
+        .map(Some)
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "body".to_string()
+            } else {
+                path
+            };
+            ApiError::invalid(&field, e.into_inner())
+        })
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The query string's parameters, in order (percent-decoded).
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(raw: Option<String>) -> Query {
+        Query(
+            form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        self.get(name)
+            .map(|v| match v {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                other => Err(ApiError::invalid(
+                    name,
+                    format_args!("expected true or false, got '{other}'"),
+                )),
+            })
+            .transpose()
+    }
+
+    fn int(
+        &self,
+        name: &str,
+        default: u32,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> Result<u32, ApiError> {
+        let Some(v) = self.get(name) else {
+            return Ok(default);
+        };
+        v.parse::<u32>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    name,
+                    format_args!(
+                        "expected a whole number from {} to {}, got '{v}'",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            })
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct SyncBody {
+    /// Empty or missing: the configured collections (or all).
+    #[serde(default)]
+    collections: Option<Vec<String>>,
+}
+
+/// `POST /api/sync/sync`: one run now. A run that started is answered with its record (200,
+/// also when it failed: the record says why); one that could not start is an error.
+pub async fn sync(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<SyncRun> {
+    let req: SyncBody = json_object(&bytes(body)?)?.unwrap_or_default();
+    let collections = req.collections.filter(|c| !c.is_empty());
+    let monitor = app.monitor.clone();
+    let run = detached(async move { monitor.sync_now(collections).await }).await?;
+    Ok(Json(run))
+}
+
+/// `GET /api/sync/status`.
+pub async fn status(State(app): State<App>) -> ApiResult<SyncStatus> {
+    Ok(Json(app.monitor.sync_status().await?))
+}
+
+/// `GET /api/sync/conflicts?resolved=true|false&collection=NAME`.
+pub async fn conflicts(State(app): State<App>, RawQuery(q): RawQuery) -> ApiResult<Vec<Conflict>> {
+    let q = Query::parse(q);
+    let resolved = q.bool("resolved")?;
+    let list = app.engine.conflicts(resolved, q.get("collection")).await?;
+    Ok(Json(list))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolveBody {
+    strategy: String,
+    /// Any JSON: a string, a number, or an object of field values for a merge. `null` is no
+    /// value.
+    #[serde(default)]
+    new_value: Option<Value>,
+    #[serde(default)]
+    notes: Option<String>,
+    #[serde(default)]
+    resolved_by: Option<String>,
+}
+
+/// `POST /api/sync/conflicts/{id}/resolve`.
+pub async fn resolve(
+    State(app): State<App>,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<ResolveOutcome> {
+    // A path that does not even decode names no conflict.
+    let Path(id) = id.map_err(|_| {
+        ApiError::from(templesync_engine::Error::ConflictNotFound {
+            id: "(not decodable)".into(),
+        })
+    })?;
+    let body: ResolveBody = json_object(&bytes(body)?)?.ok_or_else(|| {
+        ApiError::invalid(
+            "body",
+            r#"expected a JSON object such as {"strategy": "rename_local"}"#,
+        )
+    })?;
+    let strategy: Strategy = body.strategy.parse()?;
+    let resolution = Resolution {
+        strategy,
+        value: body.new_value.map(ResolveValue::Json),
+        notes: body.notes,
+        by: by_or_api(body.resolved_by),
+    };
+    let outcome = detached(async move {
+        let _one_at_a_time = app.decisions.lock().await;
+        app.engine.resolve(&id, resolution).await
+    })
+    .await?;
+    Ok(Json(outcome))
+}
+
+fn by_or_api(by: Option<String>) -> String {
+    by.map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| "api".to_string())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoResolveBody {
+    #[serde(default)]
+    max: Option<u32>,
+    #[serde(default)]
+    resolved_by: Option<String>,
+}
+
+pub const AUTO_RESOLVE_MAX: u32 = 1000;
+
+/// `POST /api/sync/conflicts/auto-resolve`.
+pub async fn auto_resolve(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<AutoResolveReport> {
+    let body: AutoResolveBody = json_object(&bytes(body)?)?.unwrap_or_default();
+    let max = body.max.unwrap_or(10);
+    if !(1..=AUTO_RESOLVE_MAX).contains(&max) {
+        return Err(ApiError::invalid(
+            "max",
+            format_args!("{max} is out of range: use 1 to {AUTO_RESOLVE_MAX}"),
+        ));
+    }
+    let by = by_or_api(body.resolved_by);
+    let report = detached(async move {
+        let _one_at_a_time = app.decisions.lock().await;
+        app.engine.auto_resolve(max, &by).await
+    })
+    .await?;
+    Ok(Json(report))
+}
+
+/// `GET /api/sync/logs?limit=N`.
+pub async fn logs(State(app): State<App>, RawQuery(q): RawQuery) -> ApiResult<Vec<SyncRun>> {
+    let limit = Query::parse(q).int("limit", 20, 1..=1000)?;
+    Ok(Json(app.engine.logs(limit).await?))
+}
+
+/// `GET /api/sync/network-status`: the monitor's view, plus the original API's snake_case
+/// keys that the temple's existing software reads.
+pub async fn network_status(State(app): State<App>) -> impl IntoResponse {
+    let st = app.monitor.status();
+    let mut v = serde_json::to_value(&st).unwrap_or_default();
+    if let Value::Object(o) = &mut v {
+        o.insert("is_running".into(), st.is_running.into());
+        o.insert("is_online".into(), st.is_online.into());
+        o.insert(
+            "last_check".into(),
+            serde_json::to_value(st.last_check).unwrap_or_default(),
+        );
+        o.insert(
+            "check_interval_seconds".into(),
+            st.check_interval_seconds.into(),
+        );
+    }
+    Json(v)
+}
+
+/// `GET /api/sync/config`.
+pub async fn config(State(app): State<App>) -> ApiResult<SyncConfig> {
+    Ok(Json(app.engine.config().await?))
+}
+
+/// `PUT /api/sync/config`: a JSON object of the settings to change; validated whole, nothing
+/// stored on error.
+pub async fn set_config(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<SyncConfig> {
+    let patch: Value = json_object(&bytes(body)?)?.ok_or_else(|| {
+        ApiError::invalid(
+            "body",
+            r#"expected a JSON object of the settings to change, such as {"batchSize": 200}"#,
+        )
+    })?;
+    let saved = detached(async move {
+        // Two changes at once must not each overwrite the other's fields.
+        let _one_at_a_time = app.config_lock.lock().await;
+        let next = app.engine.config().await?.with_json_patch(&patch)?;
+        let saved = app.engine.set_config(&next).await?;
+        app.monitor.config_changed();
+        Ok(saved)
+    })
+    .await?;
+    Ok(Json(saved))
+}

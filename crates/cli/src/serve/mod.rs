@@ -1,0 +1,334 @@
+//! `templesync serve`: the REST API of the original Python sync service (the paths and
+//! shapes the temple's other software uses), over one [`Engine`] and a [`Monitor`] that
+//! keeps syncing in the background.
+//!
+//! Every `/api/sync/*` request needs `Authorization: Bearer <token>` (see [`token`]);
+//! `/api/openapi.json` describes the API and is public. Errors are `{ code, message }`
+//! ([`error`]). SIGTERM or Ctrl-C stops taking requests, lets a sync in progress finish, and
+//! exits 0.
+
+mod api;
+mod error;
+mod openapi;
+mod token;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use templesync_engine::{Engine, Monitor, MonitorOptions, redact_url};
+
+use self::error::ApiError;
+use self::token::ApiToken;
+
+/// Requests with larger bodies are refused with 413. The largest real body is a merge value.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A body declared larger than [`MAX_BODY_BYTES`] but no larger than this is read and thrown
+/// away before the 413 is sent: a client still uploading when the answer comes and the
+/// connection closes sees a reset connection instead of the 413.
+const DRAIN_MAX_BYTES: usize = 8 * 1024 * 1024;
+
+/// The public path: it says how to call the API, and holds nothing secret.
+const OPENAPI_PATH: &str = "/api/openapi.json";
+
+/// After a stop signal and the end of any sync in progress, how long requests still being
+/// answered get before the process exits anyway.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+pub struct Options {
+    pub bind: SocketAddr,
+    pub token_file: Option<PathBuf>,
+}
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct App {
+    engine: Engine,
+    monitor: Monitor,
+    token: Arc<ApiToken>,
+    /// Settings changes, one at a time: each reads, patches and stores the whole config.
+    config_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Resolutions, one at a time. The engine refuses a decision while another one is being
+    /// applied (with `sync_in_progress`, as for a run); two people deciding at the same moment
+    /// should both succeed, one after the other, and be refused only by a real sync.
+    decisions: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Serves until SIGTERM or Ctrl-C, then stops gracefully.
+pub async fn run(engine: Engine, opts: Options) -> anyhow::Result<()> {
+    let (token, source) = token::load(opts.token_file.as_deref(), |k| std::env::var(k).ok())?;
+    match &source {
+        token::Source::Created(path) => crate::output::stderr_line(&format!(
+            "Created the API token in {}; send it as 'Authorization: Bearer <token>'",
+            path.display()
+        )),
+        token::Source::File(path) => {
+            tracing::info!(path = %path.display(), "using the API token file")
+        }
+        token::Source::Env => tracing::info!("using the API token from {}", token::ENV_VAR),
+    }
+
+    // Listen before anything starts in the background, so a taken port fails at once.
+    let listener = tokio::net::TcpListener::bind(opts.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.bind))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "listening on a non-loopback address: other computers on the network can reach the API (it still needs the token); put a TLS proxy in front if the network is not trusted"
+        );
+    }
+    let stop = Signals::new()?;
+
+    let monitor = Monitor::start(engine.clone(), MonitorOptions::default());
+    let app = App {
+        engine: engine.clone(),
+        monitor: monitor.clone(),
+        token: Arc::new(token),
+        config_lock: Arc::new(tokio::sync::Mutex::new(())),
+        decisions: Arc::new(tokio::sync::Mutex::new(())),
+    };
+
+    let settings = engine.settings();
+    tracing::info!(
+        %addr,
+        local = %redact_url(&settings.local_url),
+        cloud = %settings.remote_url.as_deref().map(redact_url).unwrap_or_else(|| "(not configured)".into()),
+        database = %settings.database,
+        "serving the TempleSync API"
+    );
+    // The one line scripts and tests wait for (with the real port when given port 0).
+    println!("Listening on http://{addr}");
+
+    let shutdown = Arc::new(tokio::sync::Notify::new());
+    let drained = shutdown.clone();
+    let server = tokio::spawn(
+        axum::serve(listener, router(app))
+            .with_graceful_shutdown(async move { drained.notified().await })
+            .into_future(),
+    );
+
+    let mut stop = stop;
+    let which = stop.next().await;
+    tracing::info!(
+        signal = which,
+        "stopping: no new requests; a sync in progress is allowed to finish"
+    );
+    crate::output::stderr_line(&format!(
+        "Stopping ({which}): waiting for a sync in progress to finish (press Ctrl-C again to stop at once)"
+    ));
+    // `notify_one` keeps a permit, so the server sees it even if it is not waiting yet.
+    shutdown.notify_one();
+    let graceful = async {
+        monitor.shutdown().await;
+        match tokio::time::timeout(DRAIN_GRACE, server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!("the server stopped with an error: {e}"),
+            Ok(Err(e)) => tracing::warn!("the server task failed: {e}"),
+            Err(_) => tracing::warn!(
+                "requests were still being answered {} s after the stop; exiting anyway",
+                DRAIN_GRACE.as_secs()
+            ),
+        }
+    };
+    tokio::select! {
+        () = graceful => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+        again = stop.next() => anyhow::bail!(
+            "stopped at once ({again} again) without waiting for the sync in progress; the next sync completes its work"
+        ),
+    }
+}
+
+fn router(app: App) -> Router {
+    let api = Router::new()
+        .route("/api/sync/sync", post(api::sync))
+        .route("/api/sync/status", get(api::status))
+        .route("/api/sync/conflicts", get(api::conflicts))
+        .route("/api/sync/conflicts/auto-resolve", post(api::auto_resolve))
+        .route("/api/sync/conflicts/{id}/resolve", post(api::resolve))
+        .route("/api/sync/logs", get(api::logs))
+        .route("/api/sync/network-status", get(api::network_status))
+        .route("/api/sync/config", get(api::config).put(api::set_config))
+        .route(OPENAPI_PATH, get(openapi_json))
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(refuse_large_bodies))
+        .layer(middleware::from_fn_with_state(app.clone(), require_token))
+        .layer(middleware::from_fn(log_request));
+    api.with_state(app)
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    axum::Json(openapi::document())
+}
+
+async fn no_such_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::no_such_route(&format!("{method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::method_not_allowed(method.as_str(), uri.path())
+}
+
+/// Every path but the API description needs the token, in the `Authorization` header and
+/// only there: a token in the URL ends up in proxy and server logs and browser history, so
+/// it is refused even next to a correct header.
+async fn require_token(State(app): State<App>, req: Request, next: Next) -> Response {
+    if req.uri().path() == OPENAPI_PATH {
+        return next.run(req).await;
+    }
+    if token_in_query(req.uri().query()) {
+        return ApiError::unauthorized(
+            "A token in the URL is never accepted (URLs end up in logs): send it as 'Authorization: Bearer <token>'",
+            "Bearer error=\"invalid_request\"",
+        )
+        .into_response();
+    }
+    match bearer(req.headers()) {
+        Some(t) if app.token.matches(t) => next.run(req).await,
+        Some(_) => ApiError::unauthorized(
+            "The API token is wrong: use the one in TEMPLESYNC_API_TOKEN or the token file named when `templesync serve` first started",
+            "Bearer error=\"invalid_token\"",
+        )
+        .into_response(),
+        None => ApiError::unauthorized(
+            "This needs the API token: send it as 'Authorization: Bearer <token>'",
+            "Bearer",
+        )
+        .into_response(),
+    }
+}
+
+/// 413 for a body whose declared length is over the limit, before any handler runs. (A body
+/// sent without a length is cut at the limit by [`DefaultBodyLimit`] as it is read.)
+async fn refuse_large_bodies(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > MAX_BODY_BYTES as u64 => {
+            if n <= DRAIN_MAX_BYTES as u64 {
+                let _ = axum::body::to_bytes(req.into_body(), DRAIN_MAX_BYTES).await;
+            }
+            ApiError::too_large().into_response()
+        }
+        _ => next.run(req).await,
+    }
+}
+
+fn token_in_query(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .any(|(k, _)| k.eq_ignore_ascii_case("token") || k.eq_ignore_ascii_case("access_token"))
+    })
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme is case-insensitive).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// One debug line per request. The query string is left out: it is where a token sent by
+/// mistake would be.
+async fn log_request(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let started = Instant::now();
+    let res = next.run(req).await;
+    tracing::debug!(
+        %method,
+        path,
+        status = res.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    res
+}
+
+/// SIGTERM (systemd, `kill`) and Ctrl-C (SIGINT), both listened for from the start so
+/// that neither can kill the process before its handler is in place.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+                int: signal(SignalKind::interrupt()).context("listening for Ctrl-C")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// Waits for the next signal and names it.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "Ctrl-C",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn a_token_in_the_query_string_is_recognised_in_any_case() {
+        assert!(token_in_query(Some("token=x")));
+        assert!(token_in_query(Some("limit=5&Access_Token=x")));
+        assert!(!token_in_query(Some("limit=5")));
+        assert!(!token_in_query(None));
+    }
+
+    #[test]
+    fn only_a_bearer_authorization_carries_a_token() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+            m
+        };
+        assert_eq!(bearer(&h("Bearer abc")), Some("abc"));
+        assert_eq!(bearer(&h("bearer  abc ")), Some("abc"));
+        assert_eq!(bearer(&h("Basic abc")), None);
+        assert_eq!(bearer(&h("Bearer ")), None);
+        assert_eq!(bearer(&HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,485 @@
+//! The OpenAPI 3.1 description of the API, served at `/api/openapi.json`.
+//!
+//! Written by hand next to the handlers so that it says exactly what they do: every status an
+//! operation can answer, with its schema. `scripts/schemathesis.sh` checks the running server
+//! against it, and `tests/http.rs` checks the answers' fields against these schemas.
+
+use serde_json::{Value, json};
+
+use super::MAX_BODY_BYTES;
+use super::api::AUTO_RESOLVE_MAX;
+
+fn r(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn resp(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/responses/{name}") })
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": schema } }
+    })
+}
+
+/// The statuses every operation that reads or writes the databases can answer besides its
+/// own: 401 without the token, 500 for an unexpected database error, 503 when a database
+/// cannot be reached.
+fn with_common(mut responses: Value) -> Value {
+    let o = responses.as_object_mut().expect("an object");
+    o.insert("401".into(), resp("Unauthorized"));
+    o.insert("500".into(), resp("ServerError"));
+    o.insert("503".into(), resp("Unavailable"));
+    responses
+}
+
+fn json_body(schema: Value, required: bool, description: &str) -> Value {
+    json!({
+        "required": required,
+        "description": description,
+        "content": { "application/json": { "schema": schema } }
+    })
+}
+
+fn counts() -> Value {
+    json!({
+        "type": "object",
+        "description": "Collection name -> number of documents",
+        "additionalProperties": { "type": "integer", "minimum": 0 }
+    })
+}
+
+const DATE_TIME: &str = "date-time";
+
+fn time() -> Value {
+    json!({ "type": "string", "format": DATE_TIME })
+}
+
+fn time_or_null() -> Value {
+    json!({ "type": ["string", "null"], "format": DATE_TIME })
+}
+
+fn string_or_null() -> Value {
+    json!({ "type": ["string", "null"] })
+}
+
+fn count() -> Value {
+    json!({ "type": "integer", "minimum": 0 })
+}
+
+/// Every key of `properties` is required: the engine's types always serialize every field
+/// (`null` when absent).
+fn object(description: &str, properties: Value) -> Value {
+    let required: Vec<String> = properties
+        .as_object()
+        .expect("properties")
+        .keys()
+        .cloned()
+        .collect();
+    json!({
+        "type": "object",
+        "description": description,
+        "required": required,
+        "properties": properties,
+    })
+}
+
+fn config_properties() -> Value {
+    json!({
+        "autoSyncEnabled": { "type": "boolean", "description": "Sync at start-up and when the cloud comes back" },
+        "syncIntervalMinutes": {
+            "type": ["integer", "null"], "minimum": 1, "maximum": 1440,
+            "description": "Periodic sync every N minutes; null: off"
+        },
+        "conflictResolutionStrategy": { "type": "string", "enum": ["manual", "last_write_wins"] },
+        "collectionsToSync": {
+            "type": "array",
+            "items": { "type": "string", "minLength": 1 },
+            "description": "Empty: every collection except TempleSync's own (sync_*, conflict_logs), which are refused"
+        },
+        "maxRetries": { "type": "integer", "minimum": 0, "maximum": 10 },
+        "batchSize": { "type": "integer", "minimum": 1, "maximum": 10000 },
+        "uniqueFields": {
+            "type": "object",
+            "description": "Collection name -> fields whose values must be unique across both sides",
+            "additionalProperties": {
+                "type": "array", "minItems": 1,
+                "items": { "type": "string", "minLength": 1 }
+            }
+        },
+        "checkIntervalSeconds": { "type": "integer", "minimum": 5, "maximum": 3600 }
+    })
+}
+
+fn schemas() -> Value {
+    let mut config_patch_props = config_properties();
+    for (_, p) in config_patch_props
+        .as_object_mut()
+        .expect("props")
+        .iter_mut()
+    {
+        p.as_object_mut().expect("a schema").remove("description");
+    }
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "description": "Stable and machine-readable: branch on this, never on the message. The engine's codes (invalid_config, unknown_strategy, invalid_resolution, unknown_collection, conflict_not_found, conflict_already_resolved, sync_in_progress, remote_not_configured, remote_unreachable, local_unreachable, interrupted, database_error) and HTTP's own (invalid_request, unauthorized, not_found, method_not_allowed, payload_too_large, internal)"
+                },
+                "message": { "type": "string", "description": "For people; never holds a password" }
+            }
+        },
+        "RunStatus": { "type": "string", "enum": ["running", "completed", "failed", "interrupted"] },
+        "SyncRun": object("One sync run, as recorded in sync_logs", json!({
+            "_id": { "type": "string" },
+            "startTime": time(),
+            "endTime": time_or_null(),
+            "status": r("RunStatus"),
+            "trigger": { "type": "string", "enum": ["manual", "startup", "reconnect", "periodic", "automatic"] },
+            "collections": { "type": "array", "items": { "type": "string" } },
+            "localToRemote": counts(),
+            "remoteToLocal": counts(),
+            "conflicts": counts(),
+            "durationSeconds": { "type": ["number", "null"], "minimum": 0 },
+            "error": string_or_null(),
+            "errorCode": string_or_null(),
+            "errors": {
+                "type": "array",
+                "description": "Documents that could not be synced; the rest of the run went on",
+                "items": object("", json!({
+                    "collection": { "type": "string" },
+                    "documentId": { "type": "string" },
+                    "message": { "type": "string" }
+                }))
+            },
+            "documentsRead": counts(),
+            "host": { "type": "string" }
+        })),
+        "SyncStatus": object("The state of syncing", json!({
+            "lastSyncTime": time_or_null(),
+            "lastSyncStatus": { "enum": ["running", "completed", "failed", "interrupted", null] },
+            "lastSyncDuration": { "type": ["number", "null"], "minimum": 0 },
+            "lastSyncError": string_or_null(),
+            "totalSyncsCompleted": count(),
+            "totalConflicts": count(),
+            "unresolvedConflicts": count(),
+            "isOnline": { "type": "boolean" },
+            "isSyncing": { "type": "boolean" },
+            "remoteConfigured": { "type": "boolean" },
+            "remoteHost": string_or_null(),
+            "localHost": { "type": "string" },
+            "database": { "type": "string" },
+            "offlineReason": string_or_null(),
+            "clockSkewSeconds": {
+                "type": ["number", "null"],
+                "description": "How far this computer's clock is ahead of the cloud's (negative: behind); null before the first check"
+            },
+            "clockWarning": { "type": ["string", "null"], "description": "Set when the clock is off by more than 2 minutes: what to do" }
+        })),
+        "Conflict": object("A conflict, with both versions and what a person decided", json!({
+            "_id": { "type": "string" },
+            "type": { "type": "string", "enum": ["unique", "update", "delete"] },
+            "collection": { "type": "string" },
+            "localId": { "type": "string" },
+            "remoteId": { "type": "string" },
+            "field": string_or_null(),
+            "localValue": {},
+            "remoteValue": {},
+            "baseValue": {},
+            "timestamp": time(),
+            "resolved": { "type": "boolean" },
+            "notes": { "type": "string" },
+            "deletedOn": string_or_null(),
+            "fields": {
+                "type": "array",
+                "items": object("One field changed on both sides", json!({
+                    "path": { "type": "string" },
+                    "local": {},
+                    "remote": {},
+                    "base": {}
+                }))
+            },
+            "localDocument": {},
+            "remoteDocument": {},
+            "baseDocument": {},
+            "suggestedValue": {},
+            "resolution": string_or_null(),
+            "resolvedBy": string_or_null(),
+            "resolvedAt": time_or_null(),
+            "resolutionNotes": string_or_null(),
+            "autoResolved": { "type": "boolean" }
+        })),
+        "ResolveOutcome": object("The original API's answer to a resolution (snake_case)", json!({
+            "success": { "type": "boolean" },
+            "message": { "type": "string" },
+            "conflict_id": { "type": "string" },
+            "resolved_by": { "type": "string" },
+            "resolved_at": time()
+        })),
+        "AutoResolveReport": object("What auto-resolve did with each conflict it looked at", json!({
+            "resolved": count(),
+            "skipped": count(),
+            "failed": count(),
+            "items": {
+                "type": "array",
+                "items": object("", json!({
+                    "conflictId": { "type": "string" },
+                    "collection": { "type": "string" },
+                    "outcome": { "type": "string" },
+                    "detail": { "type": "string" }
+                }))
+            }
+        })),
+        "NetworkStatus": object("What the monitor knows about the cloud; the snake_case keys repeat the camelCase ones for the original API's clients", json!({
+            "isRunning": { "type": "boolean" },
+            "isOnline": { "type": "boolean" },
+            "lastCheck": time_or_null(),
+            "lastChange": time_or_null(),
+            "checkIntervalSeconds": count(),
+            "lastError": string_or_null(),
+            "changesLastHour": count(),
+            "flapping": { "type": "boolean" },
+            "reconnectSettleSeconds": { "type": "number", "minimum": 0 },
+            "isSyncing": { "type": "boolean" },
+            "followUpPending": { "type": "boolean" },
+            "is_running": { "type": "boolean" },
+            "is_online": { "type": "boolean" },
+            "last_check": time_or_null(),
+            "check_interval_seconds": count()
+        })),
+        "SyncConfig": object("The sync settings", config_properties()),
+        "SyncConfigPatch": {
+            "type": "object",
+            "description": "The settings to change; the others keep their values. Validated whole: nothing is stored if any value is wrong",
+            "additionalProperties": false,
+            "properties": config_patch_props
+        },
+        "SyncRequest": {
+            "type": "object",
+            "properties": {
+                "collections": {
+                    "type": ["array", "null"],
+                    "items": { "type": "string" },
+                    "description": "Only these collections; missing, null or empty: the configured ones (or all)"
+                }
+            }
+        },
+        "ResolveRequest": {
+            "type": "object",
+            "required": ["strategy"],
+            "properties": {
+                "strategy": { "type": "string", "enum": ["keep_local", "keep_remote", "merge", "rename_local"] },
+                "newValue": { "description": "Any JSON: the new name (rename_local), the value or an object of field values (merge); null: none" },
+                "notes": string_or_null(),
+                "resolvedBy": { "type": ["string", "null"], "description": "Who decided (default: api)" }
+            }
+        },
+        "AutoResolveRequest": {
+            "type": "object",
+            "properties": {
+                "max": {
+                    "type": ["integer", "null"], "minimum": 1, "maximum": AUTO_RESOLVE_MAX, "default": 10,
+                    "description": "How many conflicts to look at; missing or null: 10"
+                },
+                "resolvedBy": { "type": ["string", "null"], "description": "Who to record (default: api)" }
+            }
+        }
+    })
+}
+
+fn responses() -> Value {
+    let error = |description: &str| ok(description, r("Error"));
+    json!({
+        "BadRequest": error("Invalid input; the message names the field"),
+        "Unauthorized": {
+            "description": "No token, a wrong token, or a token in the URL (never accepted)",
+            "headers": {
+                "WWW-Authenticate": { "required": true, "schema": { "type": "string", "pattern": "^Bearer" } }
+            },
+            "content": { "application/json": { "schema": r("Error") } }
+        },
+        "NotFound": error("No such conflict (also for a malformed id)"),
+        "Conflict": error("A sync is in progress (sync_in_progress), or the conflict is already resolved (conflict_already_resolved)"),
+        "TooLarge": error(&format!("The body is larger than {MAX_BODY_BYTES} bytes")),
+        "ServerError": error("An unexpected database error"),
+        "Unavailable": error("The cloud is not configured (remote_not_configured) or cannot be reached (remote_unreachable), or the local database cannot be reached")
+    })
+}
+
+fn paths() -> Value {
+    let bad = resp("BadRequest");
+    let too_large = resp("TooLarge");
+    let conflict = resp("Conflict");
+    json!({
+        "/api/sync/sync": { "post": {
+            "operationId": "sync",
+            "summary": "Sync now, both ways, and wait for the run",
+            "description": "Answers the run's record, also when the run failed (status: failed, with the error). A run that cannot start is an error: 409 while another runs, 503 without a reachable cloud.",
+            "requestBody": json_body(r("SyncRequest"), false, "Optional; an empty body syncs the configured collections"),
+            "responses": with_common(json!({
+                "200": ok("The run", r("SyncRun")),
+                "400": bad, "409": conflict, "413": too_large
+            }))
+        }},
+        "/api/sync/status": { "get": {
+            "operationId": "status",
+            "summary": "Last sync, totals, open conflicts, online or not",
+            "responses": with_common(json!({ "200": ok("The status", r("SyncStatus")) }))
+        }},
+        "/api/sync/conflicts": { "get": {
+            "operationId": "conflicts",
+            "summary": "The conflicts, newest first",
+            "parameters": [
+                { "name": "resolved", "in": "query", "required": false, "schema": { "type": "boolean" },
+                  "description": "Only resolved (true) or open (false) ones; missing: all" },
+                { "name": "collection", "in": "query", "required": false, "schema": { "type": "string" } }
+            ],
+            "responses": with_common(json!({
+                "200": ok("The conflicts", json!({ "type": "array", "items": r("Conflict") })),
+                "400": bad
+            }))
+        }},
+        "/api/sync/conflicts/{id}/resolve": { "post": {
+            "operationId": "resolve",
+            "summary": "Settle one conflict; the next sync carries it out",
+            "parameters": [
+                { "name": "id", "in": "path", "required": true, "schema": { "type": "string" },
+                  "description": "The conflict's _id" }
+            ],
+            "requestBody": json_body(r("ResolveRequest"), true, "The decision"),
+            "responses": with_common(json!({
+                "200": ok("Resolved", r("ResolveOutcome")),
+                "400": bad, "404": resp("NotFound"), "409": conflict, "413": too_large
+            }))
+        }},
+        "/api/sync/conflicts/auto-resolve": { "post": {
+            "operationId": "autoResolve",
+            "summary": "Settle the simple conflicts; leave the rest for a person",
+            "requestBody": json_body(r("AutoResolveRequest"), false, "Optional; an empty body looks at up to 10 conflicts"),
+            "responses": with_common(json!({
+                "200": ok("What was done", r("AutoResolveReport")),
+                "400": bad, "409": conflict, "413": too_large
+            }))
+        }},
+        "/api/sync/logs": { "get": {
+            "operationId": "logs",
+            "summary": "The most recent runs, newest first",
+            "parameters": [
+                { "name": "limit", "in": "query", "required": false,
+                  "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 20 } }
+            ],
+            "responses": with_common(json!({
+                "200": ok("The runs", json!({ "type": "array", "items": r("SyncRun") })),
+                "400": bad
+            }))
+        }},
+        "/api/sync/network-status": { "get": {
+            "operationId": "networkStatus",
+            "summary": "The connection monitor's view of the cloud",
+            "responses": {
+                "200": ok("The monitor's status", r("NetworkStatus")),
+                "401": resp("Unauthorized")
+            }
+        }},
+        "/api/sync/config": {
+            "get": {
+                "operationId": "getConfig",
+                "summary": "The sync settings",
+                "responses": with_common(json!({ "200": ok("The settings", r("SyncConfig")) }))
+            },
+            "put": {
+                "operationId": "setConfig",
+                "summary": "Change some settings",
+                "requestBody": json_body(r("SyncConfigPatch"), true, "The settings to change"),
+                "responses": with_common(json!({
+                    "200": ok("The settings now in force", r("SyncConfig")),
+                    "400": bad, "413": too_large
+                }))
+            }
+        },
+        "/api/openapi.json": { "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "security": [],
+            "responses": { "200": ok("The OpenAPI document", json!({ "type": "object" })) }
+        }}
+    })
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "TempleSync API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Two-way sync between the temple's local MongoDB and its cloud copy. Every /api/sync path needs 'Authorization: Bearer <token>' (the token is in TEMPLESYNC_API_TOKEN or the file named when `templesync serve` first started). Errors are {code, message}; bodies larger than 1 MiB are refused with 413; unknown paths answer 404 and wrong methods 405, with the same error body."
+        },
+        "security": [ { "bearerAuth": [] } ],
+        "paths": paths(),
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": { "type": "http", "scheme": "bearer" }
+            },
+            "schemas": schemas(),
+            "responses": responses()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `$ref` points at something that exists.
+    #[test]
+    fn every_reference_resolves() {
+        let doc = document();
+        fn walk(v: &Value, doc: &Value) {
+            match v {
+                Value::Object(o) => {
+                    if let Some(Value::String(target)) = o.get("$ref") {
+                        let pointer = target.trim_start_matches('#');
+                        assert!(doc.pointer(pointer).is_some(), "dangling {target}");
+                    }
+                    o.values().for_each(|x| walk(x, doc));
+                }
+                Value::Array(a) => a.iter().for_each(|x| walk(x, doc)),
+                _ => {}
+            }
+        }
+        walk(&doc, &doc);
+    }
+
+    #[test]
+    fn the_engine_types_serialize_to_the_documented_fields() {
+        let doc = document();
+        let keys = |schema: &str| -> Vec<String> {
+            let mut k: Vec<String> = doc["components"]["schemas"][schema]["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            k.sort();
+            k
+        };
+        let fields = |v: Value| -> Vec<String> {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        let cfg = serde_json::to_value(templesync_engine::SyncConfig::default()).unwrap();
+        assert_eq!(fields(cfg), keys("SyncConfig"));
+        assert_eq!(
+            keys("SyncConfigPatch"),
+            keys("SyncConfig"),
+            "every setting can be changed"
+        );
+    }
+}
