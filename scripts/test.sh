@@ -21,4 +21,5 @@ echo "== tests"
 cargo build --workspace --locked
 cargo test --workspace --locked --no-fail-fast
 bash scripts/test-desktop.sh
+bash scripts/test-browser.sh
 bash scripts/schemathesis.sh

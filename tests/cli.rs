@@ -7,15 +7,15 @@
 //! package); build it first with `cargo build -p templesync-cli`. The tests refuse to run
 //! a missing or out-of-date binary.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bson::{Bson, Document, doc, oid::ObjectId};
 use mongodb::Database;
 use serde_json::Value;
 use templesync_tests::fixture::*;
+use templesync_tests::templesync_binary;
 
 /// The longest any single command may take before the test gives up on it (it is killed).
 const COMMAND_DEADLINE: Duration = Duration::from_secs(180);
@@ -28,77 +28,6 @@ const LEASE: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------------------------
 // Running the binary
-
-/// `<target>/debug/templesync`, next to `<target>/debug/deps/cli-<hash>` (this test),
-/// checked once per test run (so that editing a source file while the tests run does not
-/// fail the tests that start later).
-fn binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(locate_binary).clone()
-}
-
-fn locate_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's path");
-    let deps = exe.parent().expect("the test executable's directory");
-    let profile_dir = deps.parent().expect("the target profile directory");
-    let bin = profile_dir.join(format!("templesync{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "the templesync binary is not at {}: run `cargo build -p templesync-cli` first \
-         (with the same CARGO_TARGET_DIR); `cargo test --workspace` does not build it, it \
-         only builds the binary's unit-test harness",
-        bin.display()
-    );
-    assert_fresh(&bin);
-    bin
-}
-
-/// Refuses a binary older than the sources it is built from, so that the tests never
-/// pass or fail on yesterday's code.
-fn assert_fresh(bin: &Path) {
-    let built = std::fs::metadata(bin)
-        .and_then(|m| m.modified())
-        .expect("the binary's modification time");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace root")
-        .to_path_buf();
-    let mut sources = vec![root.join("Cargo.lock"), root.join("Cargo.toml")];
-    for krate in ["cli", "engine"] {
-        sources.push(root.join("crates").join(krate).join("Cargo.toml"));
-        collect_rs(&root.join("crates").join(krate).join("src"), &mut sources);
-    }
-    let newer: Vec<String> = sources
-        .iter()
-        .filter(|p| {
-            std::fs::metadata(p)
-                .and_then(|m| m.modified())
-                .is_ok_and(|t: SystemTime| t > built)
-        })
-        .map(|p| p.display().to_string())
-        .collect();
-    assert!(
-        newer.is_empty(),
-        "the templesync binary at {} is older than its sources ({}): run \
-         `cargo build -p templesync-cli` first",
-        bin.display(),
-        newer.join(", ")
-    );
-}
-
-fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            collect_rs(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
 
 /// What one run of the binary did.
 #[derive(Debug)]
@@ -178,7 +107,7 @@ struct Cli {
 impl Cli {
     fn new(local_url: String, cloud_url: Option<String>) -> Cli {
         Cli {
-            bin: binary(),
+            bin: templesync_binary(),
             local_url,
             cloud_url,
             dir: tempfile::Builder::new()

@@ -8,16 +8,14 @@
 //! cases run and from which seed (default 1, so CI is repeatable); a failure prints the seed
 //! that reproduces it. Explore with e.g. `TEMPLESYNC_CONVERGENCE_SEED=$RANDOM`.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bson::{Bson, doc};
-use futures::FutureExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use templesync_engine::{Error, Resolution, Step, StepHook, Strategy, SyncRequest};
+use templesync_engine::SyncRequest;
 use templesync_tests::FailMode;
+use templesync_tests::chaos::{Ledger, Work, chaos_hook, check_convergence, do_work};
 use templesync_tests::fixture::*;
 
 const COLL: &str = "bookings";
@@ -26,25 +24,6 @@ const COLL: &str = "bookings";
 enum Actor {
     Pc(usize),
     Cloud,
-}
-
-/// A hook that cuts a run at a random step with probability `p` (per step), seeded.
-fn chaos_hook(seed: u64, cuts: Arc<AtomicU64>, p: f64) -> StepHook {
-    let rng = Arc::new(std::sync::Mutex::new(StdRng::seed_from_u64(seed)));
-    Arc::new(move |step: Step, _coll: &str| {
-        let cut = rng.lock().unwrap().random_bool(p);
-        if cut {
-            cuts.fetch_add(1, Ordering::SeqCst);
-        }
-        async move {
-            if cut {
-                Err(Error::Interrupted(format!("chaos cut at {step:?}")))
-            } else {
-                Ok(())
-            }
-        }
-        .boxed()
-    })
 }
 
 async fn run_case(seed: u64) {
@@ -60,10 +39,8 @@ async fn run_case(seed: u64) {
     set_config(&chaotic[0], &["batchSize=7"]).await;
     set_config(&chaotic[1], &["batchSize=5"]).await;
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut next_id = 0i32;
-    let mut inserted = BTreeSet::new();
-    let mut deleted = BTreeSet::new();
-    let (mut edits, mut faults, mut runs) = (0u32, 0u32, 0u32);
+    let mut ledger = Ledger::default();
+    let (mut faults, mut runs) = (0u32, 0u32);
 
     for _ in 0..70 {
         let actor = match rng.random_range(0..3) {
@@ -76,35 +53,15 @@ async fn run_case(seed: u64) {
             Actor::Cloud => &dbs[2],
         };
         match rng.random_range(0..10) {
-            0..=2 => {
-                next_id += 1;
-                coll(db, COLL)
-                    .insert_one(tms_doc(next_id, doc! { "a": 0, "b": 0, "c": 0 }))
+            w @ 0..=6 => {
+                let work = match w {
+                    0..=2 => Work::Insert,
+                    3..=5 => Work::Edit,
+                    _ => Work::Delete,
+                };
+                do_work(&mut rng, db, COLL, work, &mut ledger)
                     .await
                     .unwrap();
-                inserted.insert(next_id);
-            }
-            3..=5 => {
-                let docs = all(db, COLL).await;
-                if docs.is_empty() {
-                    continue;
-                }
-                let d = &docs[rng.random_range(0..docs.len())];
-                let field = ["a", "b", "c"][rng.random_range(0..3)];
-                let id = d.get("_id").unwrap().clone();
-                tms_edit(db, COLL, id, doc! { field: rng.random_range(1..1000) }).await;
-                edits += 1;
-            }
-            6 => {
-                let docs = all(db, COLL).await;
-                if docs.is_empty() {
-                    continue;
-                }
-                let id = docs[rng.random_range(0..docs.len())]
-                    .get_i32("_id")
-                    .unwrap();
-                coll(db, COLL).delete_one(doc! { "_id": id }).await.unwrap();
-                deleted.insert(id);
             }
             _ => {
                 let Actor::Pc(i) = actor else { continue };
@@ -132,75 +89,29 @@ async fn run_case(seed: u64) {
         o.engine_without_local_streams(0, None).await,
         o.engine(1).await,
     ];
-    let mut logged = 0;
-    for _ in 0..6 {
-        for e in &clean {
-            e.sync(SyncRequest::manual())
-                .await
-                .unwrap_or_else(|err| panic!("seed {seed}: clean sync failed: {err}"));
-        }
-        let mut open = 0;
-        for e in &clean {
-            for c in e.conflicts(Some(false), None).await.unwrap() {
-                open += 1;
-                let _ = e
-                    .resolve(
-                        &c.id,
-                        Resolution {
-                            strategy: Strategy::KeepLocal,
-                            value: None,
-                            notes: None,
-                            by: "test".into(),
-                        },
-                    )
-                    .await
-                    .unwrap_or_else(|err| panic!("seed {seed}: resolving {} failed: {err}", c.id));
-            }
-        }
-        if open == 0 {
-            break;
-        }
-    }
-    let settled = sync_until_quiet(&[&clean[0], &clean[1]], 6).await;
-    assert!(
-        settled.iter().all(|r| r.errors.is_empty()),
-        "seed {seed}: document errors: {settled:#?}"
-    );
-    for e in &clean {
-        logged += e.conflicts(None, None).await.unwrap().len();
-        for c in e.conflicts(None, None).await.unwrap() {
-            assert!(c.resolved, "seed {seed}: conflict {} left open", c.id);
-        }
-    }
-
-    assert_same(&dbs[0], &dbs[2], COLL).await;
-    assert_same(&dbs[1], &dbs[2], COLL).await;
-    let present: BTreeSet<i32> = all(&dbs[2], COLL)
+    let settled = templesync_tests::chaos::settle(&[&clean[0], &clean[1]], 6)
         .await
-        .iter()
-        .map(|d| d.get_i32("_id").unwrap())
-        .collect();
-    for id in inserted.difference(&deleted) {
-        assert!(
-            present.contains(id),
-            "seed {seed}: document {id} was never deleted but is gone"
-        );
-    }
-    for d in all(&dbs[0], COLL).await {
-        assert_eq!(
-            d.get_str("syncStatus").ok(),
-            Some("synced"),
-            "seed {seed}: {d:?}"
-        );
-        assert_eq!(d.get("syncedAt"), d.get("updatedAt"), "seed {seed}: {d:?}");
-        assert!(!matches!(d.get("syncedAt"), None | Some(Bson::Null)));
-    }
+        .unwrap_or_else(|err| panic!("seed {seed}: {err}"));
+    assert_eq!(
+        settled.document_errors, 0,
+        "seed {seed}: document errors while settling"
+    );
+    let check = check_convergence(&[&dbs[0], &dbs[1], &dbs[2]], COLL, &ledger, true).await;
+    assert!(
+        check.is_clean(),
+        "seed {seed}: not converged (lost {:?}, duplicated {:?}):\n{}",
+        check.lost,
+        check.duplicated,
+        check.differences.join("\n")
+    );
     eprintln!(
-        "seed {seed}: {} inserts, {edits} edits, {} deletes, {runs} chaotic runs, {} cuts, {faults} server faults, {logged} conflicts logged, {} documents at the end",
-        inserted.len(),
-        deleted.len(),
+        "seed {seed}: {} inserts, {} edits, {} deletes, {runs} chaotic runs, {} cuts, {faults} server faults, {} conflicts logged, {} documents at the end",
+        ledger.inserted.len(),
+        ledger.edits,
+        ledger.deleted.len(),
         cuts.load(Ordering::SeqCst),
-        present.len()
+        settled.conflicts_logged,
+        check.documents
     );
 }
 

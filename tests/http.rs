@@ -209,6 +209,19 @@ impl Serve {
         self.output.lock().unwrap().clone()
     }
 
+    /// The output once it contains `text` (its two streams are read on separate threads, so
+    /// a line may arrive a moment after the server is listening), or after 10 s without it.
+    fn output_with(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.output();
+            if out.contains(text) || std::time::Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base))
@@ -1107,14 +1120,12 @@ async fn the_token_file_is_made_owner_only_on_the_first_start_and_reused() {
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&file), 0o600, "only its owner may read the token");
     assert_eq!(mode(file.parent().unwrap()), 0o700);
-    let out = s.output();
-    assert!(
-        out.contains(&format!(
-            "Created the API token in {}; send it as 'Authorization: Bearer <token>'",
-            file.display()
-        )),
-        "{out}"
+    let created = format!(
+        "Created the API token in {}; send it as 'Authorization: Bearer <token>'",
+        file.display()
     );
+    let out = s.output_with(&created);
+    assert!(out.contains(&created), "{out}");
     assert!(!out.contains(&token), "the token itself is never printed");
     s.token = token.clone();
     s.get("/api/sync/status").await.ok();

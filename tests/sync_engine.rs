@@ -812,6 +812,24 @@ async fn a_second_sync_while_one_runs_is_refused_and_a_crashed_holder_does_not_b
         "no run is left running: {logs:#?}"
     );
     assert!(logs.iter().any(|r| r.status == RunStatus::Interrupted));
+
+    // A lock this very process left behind (its release failed: the link was cut at that
+    // moment) blocks neither the status nor the next run of the process.
+    let host = get(&l, "sync_state", "run_lock")
+        .await
+        .unwrap()
+        .get_str("host")
+        .unwrap()
+        .to_string();
+    coll(&l, "sync_state")
+        .update_one(
+            doc! { "_id": "run_lock" },
+            doc! { "$set": { "holder": "released-too-late", "host": host, "pid": std::process::id() as i64, "expiresAt": DateTime::from_millis(DateTime::now().timestamp_millis() + 60_000) } },
+        )
+        .await
+        .unwrap();
+    assert!(!second.status().await.unwrap().is_syncing);
+    sync(&second).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1138,4 +1156,64 @@ async fn clocks_ten_minutes_off_are_detected_and_lose_nothing_nor_flip() {
         ok.clock_warning.is_none(),
         "a right clock is not warned about: {ok:?}"
     );
+}
+
+/// Cloud versions are written here in one command per batch; when the office edits some of
+/// those documents in the moment between our read and our write, exactly those writes must
+/// not go through (the others must), and the edits must survive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn office_edits_between_reading_and_writing_a_pulled_batch_are_kept() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    let docs: Vec<_> = (1..=6)
+        .map(|i| tms_doc(i, doc! { "name": format!("booking {i}"), "status": "new" }))
+        .collect();
+    coll(&l, "bookings").insert_many(docs).await.unwrap();
+    let plain = o.engine(0).await;
+    sync(&plain).await;
+    // The cloud confirms every booking and cancels number 6.
+    for i in 1..=5 {
+        tms_edit(&r, "bookings", i, doc! { "status": "confirmed" }).await;
+    }
+    coll(&r, "bookings")
+        .delete_one(doc! { "_id": 6 })
+        .await
+        .unwrap();
+    // While those come down, the office renames booking 3 and edits booking 6.
+    let edited = Arc::new(AtomicBool::new(false));
+    let (l2, flag) = (l.clone(), edited.clone());
+    let hook: StepHook = Arc::new(move |step, coll_name| {
+        let (l2, flag) = (l2.clone(), flag.clone());
+        let bookings = coll_name == "bookings";
+        async move {
+            if bookings && step == Step::PushedBatch && !flag.swap(true, Ordering::SeqCst) {
+                tms_edit(&l2, "bookings", 3, doc! { "name": "renamed here" }).await;
+                tms_edit(&l2, "bookings", 6, doc! { "name": "still wanted" }).await;
+            }
+            Ok(())
+        }
+        .boxed()
+    });
+    let e = o.engine_with_hook(0, hook).await;
+    sync(&e).await;
+    assert!(edited.load(Ordering::SeqCst), "the hook ran");
+    sync_until_quiet(&[&e], 4).await;
+    for i in [1, 2, 4, 5] {
+        let d = get(&l, "bookings", i).await.unwrap();
+        assert_eq!(d.get_str("status").unwrap(), "confirmed", "booking {i}");
+    }
+    // Both edits of booking 3 (different fields) are kept, on both sides.
+    for db in [&l, &r] {
+        let d = get(db, "bookings", 3).await.unwrap();
+        assert_eq!(d.get_str("name").unwrap(), "renamed here");
+        assert_eq!(d.get_str("status").unwrap(), "confirmed");
+    }
+    // Booking 6 was not deleted over the office's edit: that is a conflict for a person.
+    let kept = get(&l, "bookings", 6)
+        .await
+        .expect("the edited booking is not deleted");
+    assert_eq!(kept.get_str("name").unwrap(), "still wanted");
+    let open = e.conflicts(Some(false), None).await.unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].kind, ConflictKind::Delete);
 }

@@ -336,6 +336,98 @@ mod tests {
         }
     }
 
+    /// From what the app knows to what the tray shows, through the same state the status
+    /// bar shows: the tray can never disagree with the window.
+    #[test]
+    fn the_facts_pick_the_icon_through_the_status_bars_state() {
+        use crate::state::{Facts, sync_state};
+        let now = at(12, 0, 0);
+        let healthy = Facts {
+            configured: true,
+            local_ok: true,
+            checked: true,
+            online: true,
+            syncing: false,
+            unresolved: 0,
+            last_run: Some(RunStatus::Completed),
+        };
+        let cases = [
+            (healthy.clone(), TrayIcon::Synced, "Up to date"),
+            (
+                Facts {
+                    syncing: true,
+                    unresolved: 2,
+                    ..healthy.clone()
+                },
+                TrayIcon::Syncing,
+                "Syncing now",
+            ),
+            (
+                Facts {
+                    online: false,
+                    unresolved: 2,
+                    ..healthy.clone()
+                },
+                TrayIcon::Offline,
+                "Offline: changes will sync when the cloud is back",
+            ),
+            (
+                Facts {
+                    unresolved: 2,
+                    ..healthy.clone()
+                },
+                TrayIcon::Attention,
+                "2 conflicts need a decision",
+            ),
+            (
+                Facts {
+                    local_ok: false,
+                    ..healthy.clone()
+                },
+                TrayIcon::Attention,
+                "The last sync did not finish: open TempleSync to see why",
+            ),
+            (
+                Facts {
+                    checked: false,
+                    online: false,
+                    ..healthy.clone()
+                },
+                TrayIcon::Syncing,
+                "Checking the connection",
+            ),
+            (Facts::default(), TrayIcon::Offline, "Not set up yet"),
+        ];
+        for (facts, icon, headline) in cases {
+            let l = look(sync_state(&facts), facts.unresolved, None, now);
+            assert_eq!((l.icon, l.headline.as_str()), (icon, headline), "{facts:?}");
+            assert!(
+                l.tooltip.starts_with(&format!("TempleSync: {headline}\n")),
+                "the tooltip leads with the state: {:?}",
+                l.tooltip
+            );
+        }
+    }
+
+    #[test]
+    fn an_overview_without_a_status_still_has_a_look() {
+        // Not configured, or the local database cannot be read: no status to read from.
+        for (state, icon) in [
+            (SyncState::NotConfigured, TrayIcon::Offline),
+            (SyncState::Failed, TrayIcon::Attention),
+        ] {
+            let o = Overview {
+                state,
+                status: None,
+                network: None,
+                problem: None,
+            };
+            let l = look_of(&o, at(12, 0, 0));
+            assert_eq!(l.icon, icon, "{state:?}");
+            assert!(l.tooltip.ends_with("\nNot synced yet"), "{}", l.tooltip);
+        }
+    }
+
     #[test]
     fn the_icons_are_real_pngs() {
         for icon in [

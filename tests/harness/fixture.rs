@@ -43,11 +43,29 @@ impl Office {
     }
 
     pub fn settings(&self, pc: usize) -> Settings {
+        self.settings_on(pc, DB)
+    }
+
+    /// The settings of PC `pc` for another database than [`DB`]: tests that share servers
+    /// between cases give each case a database of its own.
+    pub fn settings_on(&self, pc: usize, database: &str) -> Settings {
         Settings {
             local_url: self.pcs[pc].url(),
             remote_url: Some(self.cloud.url()),
-            database: DB.to_string(),
+            database: database.to_string(),
         }
+    }
+
+    /// The engine of PC `pc` over `settings` (e.g. [`settings_on`](Self::settings_on), or
+    /// with the URLs of a [`crate::proxy::Proxy`]), with optional step hook.
+    pub async fn engine_with(settings: Settings, hook: Option<StepHook>) -> Engine {
+        let opts = templesync_engine::EngineOptions {
+            hook,
+            ..Default::default()
+        };
+        Engine::open_with(settings, opts)
+            .await
+            .expect("engine opens")
     }
 
     /// The engine of office PC `pc`.

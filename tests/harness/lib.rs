@@ -43,7 +43,11 @@
 //! itself killed leaves its servers running (they are in its process group, so a Ctrl-C on
 //! `cargo test` stops them too).
 
+pub mod app;
+pub mod chaos;
 pub mod fixture;
+pub mod proxy;
+pub mod tls;
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -119,6 +123,116 @@ pub fn secantusd_path() -> PathBuf {
     path
 }
 
+/// The `templesync` binary the CLI-level tests run: `<target>/debug/templesync`, next to
+/// `<target>/debug/deps/<test>-<hash>` (the running test), refused if missing or older than
+/// its sources (build it with `cargo build -p templesync-cli`);
+/// checked once per test run (so that editing a source file while the tests run does not
+/// fail the tests that start later).
+pub fn templesync_binary() -> PathBuf {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(locate_binary).clone()
+}
+
+fn locate_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let deps = exe.parent().expect("the test executable's directory");
+    let profile_dir = deps.parent().expect("the target profile directory");
+    let bin = profile_dir.join(format!("templesync{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "the templesync binary is not at {}: run `cargo build -p templesync-cli` first \
+         (with the same CARGO_TARGET_DIR); `cargo test --workspace` does not build it, it \
+         only builds the binary's unit-test harness",
+        bin.display()
+    );
+    assert_fresh(&bin);
+    bin
+}
+
+/// Refuses a binary older than the sources it is built from, so that the tests never
+/// pass or fail on yesterday's code.
+fn assert_fresh(bin: &Path) {
+    let built = std::fs::metadata(bin)
+        .and_then(|m| m.modified())
+        .expect("the binary's modification time");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .to_path_buf();
+    let mut sources = vec![root.join("Cargo.lock"), root.join("Cargo.toml")];
+    // The files cargo recorded as the binary's inputs (a new file that no module includes yet,
+    // being written by someone else in the same tree, is not one); every source file of the
+    // two crates when that record is missing.
+    match std::fs::read_to_string(bin.with_extension("d")) {
+        Ok(dep_info) => sources.extend(dep_info_inputs(&dep_info)),
+        Err(_) => {
+            for krate in ["cli", "engine"] {
+                sources.push(root.join("crates").join(krate).join("Cargo.toml"));
+                collect_rs(&root.join("crates").join(krate).join("src"), &mut sources);
+            }
+        }
+    }
+    let newer: Vec<String> = sources
+        .iter()
+        .filter(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t: std::time::SystemTime| t > built)
+        })
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        newer.is_empty(),
+        "the templesync binary at {} is older than its sources ({}): run \
+         `cargo build -p templesync-cli` first",
+        bin.display(),
+        newer.join(", ")
+    );
+}
+
+/// The inputs listed in a cargo dep-info file (`target: input input ...`, spaces in paths
+/// escaped as `\ `).
+fn dep_info_inputs(dep_info: &str) -> Vec<PathBuf> {
+    let Some(line) = dep_info.lines().next() else {
+        return Vec::new();
+    };
+    let Some((_, inputs)) = line.split_once(": ") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = inputs.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&' ') => current.push(chars.next().unwrap_or(' ')),
+            ' ' => {
+                if !current.is_empty() {
+                    out.push(PathBuf::from(std::mem::take(&mut current)));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        out.push(PathBuf::from(current));
+    }
+    out
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_rs(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
 /// Options of a [`MongoServer`]. Build with [`ServerOptions::new`] and the chained setters.
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
@@ -129,6 +243,9 @@ pub struct ServerOptions {
     pub enable_test_commands: bool,
     /// How long to wait for the server to answer a `ping`. Default: 30 s.
     pub startup_timeout: Duration,
+    /// Set by [`ServerOptions::tls`]: the CA that signed the server's certificate, which
+    /// [`MongoServer::url`] tells clients to trust.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -137,6 +254,7 @@ impl Default for ServerOptions {
             extra_args: Vec::new(),
             enable_test_commands: true,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            tls_ca_file: None,
         }
     }
 }
@@ -145,6 +263,18 @@ impl ServerOptions {
     /// The defaults: test commands on, 30 s startup deadline, no extra arguments.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// TLS only (`--tls-cert-file`/`--tls-key-file`): clients connect with
+    /// `tls=true&tlsCAFile=<ca>`, as [`MongoServer::url`] says. See [`TestCertificates`].
+    pub fn tls(mut self, ca: &Path, cert: &Path, key: &Path) -> Self {
+        self.tls_ca_file = Some(ca.to_path_buf());
+        self.args([
+            "--tls-cert-file".to_string(),
+            cert.display().to_string(),
+            "--tls-key-file".to_string(),
+            key.display().to_string(),
+        ])
     }
 
     /// Appends one extra command-line argument.
@@ -301,9 +431,14 @@ impl MongoServer {
         })
     }
 
-    /// `mongodb://127.0.0.1:PORT/?directConnection=true`
+    /// `mongodb://127.0.0.1:PORT/?directConnection=true`, and `&tls=true&tlsCAFile=CA` for a
+    /// server started with [`ServerOptions::tls`].
     pub fn url(&self) -> String {
-        format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+        let mut url = format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port);
+        if let Some(ca) = &self.opts.tls_ca_file {
+            url.push_str(&format!("&tls=true&tlsCAFile={}", ca.display()));
+        }
+        url
     }
 
     /// The TCP port the server listens on (kept across restarts).
@@ -542,7 +677,7 @@ impl MongoServer {
             if ours || started.elapsed() > Duration::from_secs(2) {
                 let client = match &probe {
                     Some(c) => c.clone(),
-                    None => match probe_client(self.port).await {
+                    None => match probe_client(&self.url()).await {
                         Ok(c) => {
                             probe = Some(c.clone());
                             c
@@ -618,9 +753,8 @@ enum PingOutcome {
     NoAnswer,
 }
 
-async fn probe_client(port: u16) -> anyhow::Result<Client> {
-    let mut options =
-        ClientOptions::parse(format!("mongodb://127.0.0.1:{port}/?directConnection=true")).await?;
+async fn probe_client(url: &str) -> anyhow::Result<Client> {
+    let mut options = ClientOptions::parse(url).await?;
     options.server_selection_timeout = Some(Duration::from_millis(1500));
     options.connect_timeout = Some(Duration::from_millis(1500));
     options.heartbeat_freq = Some(Duration::from_millis(500));
@@ -672,6 +806,15 @@ mod tests {
             Ok(()) => panic!("the server started on a port that was taken"),
         }
         assert!(!server.is_running());
+    }
+
+    #[test]
+    fn dep_info_inputs_are_split_on_unescaped_spaces() {
+        let d = "/t/debug/templesync: /w/a.rs /w/my\\ dir/b.rs /w/c.rs\n\n/w/a.rs:\n";
+        assert_eq!(
+            dep_info_inputs(d),
+            ["/w/a.rs", "/w/my dir/b.rs", "/w/c.rs"].map(PathBuf::from)
+        );
     }
 
     #[test]

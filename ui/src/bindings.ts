@@ -231,6 +231,24 @@ export type Progress = {
 	conflicts: number,
 };
 
+/**
+ *  A document set aside because a side refused it. Fix it (or delete it) where it lives;
+ *  every sync tries it again.
+ */
+export type QuarantinedDocument = {
+	collection: string,
+	/**  The document's `_id` as a person reads it. */
+	documentId: string,
+	/**  Which database refused it: `local` or `cloud`. */
+	side: string,
+	/**  What the database said, in words, and what to do. */
+	reason: string,
+	firstSeen: string,
+	lastSeen: string,
+	/**  How many runs tried it. */
+	attempts: number,
+};
+
 /**  What `resolve` answers (the REST API's shape). */
 export type ResolveOutcome = {
 	success: boolean,
@@ -290,6 +308,11 @@ export type SyncRun = {
 	/**  The error's code (see `Error::code`) when the run failed. */
 	errorCode: string | null,
 	errors: DocumentError[],
+	/**
+	 *  Documents set aside (quarantined) per collection because a side refused them; they
+	 *  are also listed in `errors`, and tried again by every run.
+	 */
+	quarantined: { [key in string]: number },
 	/**  Documents read from each side, for measuring how much a run cost. */
 	documentsRead: { [key in string]: number },
 	host: string,
@@ -337,6 +360,13 @@ export type SyncStatus = {
 	clockSkewSeconds: number | null,
 	/**  Set when the clock is off by more than [`CLOCK_SKEW_WARNING_SECONDS`]: what to do. */
 	clockWarning: string | null,
+	/**
+	 *  How many documents are set aside because a side refused them (see
+	 *  [`crate::quarantine`]).
+	 */
+	quarantinedDocuments: number,
+	/**  The oldest of them (at most [`QUARANTINE_LISTED`]), with why and what to do. */
+	quarantined: QuarantinedDocument[],
 };
 
 /**  What started a run. */

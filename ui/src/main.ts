@@ -12,7 +12,7 @@ import iconSyncing from "../../icons/tray-syncing.png";
 import { go, live, onActivity, refreshOverview, route, setOverview, subscribe, syncNow } from "./app";
 import { fill, h } from "./dom";
 import { advice, ago, duration, plural, stateTitle } from "./format";
-import { apiToken, backend, setApiToken } from "./transport";
+import { apiToken, backend, checkApiToken, setApiToken } from "./transport";
 import { mountConflicts } from "./screens/conflicts";
 import { mountHistory } from "./screens/history";
 import { mountSettings } from "./screens/settings";
@@ -163,27 +163,74 @@ function layout(): void {
         h("div", null, h("div", { class: "brand-name" }, "TempleSync"), h("div", { class: "brand-sub" }, "Office ⇄ Cloud")),
       ),
       nav,
-      h("div", { class: "sidebar-foot" }, backend.kind === "browser" ? "Opened in a browser" : ""),
+      h("div", { class: "sidebar-foot" },
+        backend.kind === "browser" && [
+          h("div", null, "Opened in a browser. “This computer” on these screens is the office PC where TempleSync runs."),
+          h("button", { class: "link", "data-testid": "forget-token", onclick: () => { setApiToken(null); location.reload(); } },
+            "Forget the access key"),
+        ],
+      ),
     ),
     h("div", { class: "content" }, band, main),
   );
 }
 
-// A browser needs the access key of `templesync serve` once.
-function askForToken(): void {
-  const input = h("input", { type: "password", class: "wide", "data-testid": "token-input", placeholder: "Access key" });
+// A browser needs the access key (the API token of `templesync serve`) once. It is checked
+// before it is kept, so a mistyped key is pointed out here rather than as a broken app.
+function askForToken(why?: string): void {
+  const input = h("input", {
+    type: "password", class: "wide mono", "data-testid": "token-input", autocomplete: "off", spellcheck: "false",
+    placeholder: "Paste the access key here", "aria-label": "Access key",
+  });
+  const problem = h("p", { class: "field-error", "data-testid": "token-error", role: "alert" }, why ?? "");
+  const go = h("button", { class: "primary", type: "submit", "data-testid": "token-continue" }, "Continue");
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const token = input.value.trim();
+    if (!token) {
+      problem.textContent = "Paste the access key first.";
+      return;
+    }
+    go.disabled = true;
+    problem.textContent = "Checking…";
+    const answer = await checkApiToken(token);
+    go.disabled = false;
+    if (answer === "ok") {
+      setApiToken(token);
+      location.reload();
+    } else if (answer === "wrong") {
+      problem.textContent =
+        "That access key is not right. Copy the whole line from the api-token file again (without spaces), or ask whoever set up TempleSync.";
+    } else {
+      problem.textContent = answer.message;
+    }
+  };
+  document.body.classList.add("first-run");
   fill(
     root,
     h("div", { class: "setup" },
-      h("div", { class: "card setup-card" },
+      h("div", { class: "card setup-card token-card", "data-testid": "token-screen" },
         h("img", { src: appIcon, alt: "", class: "setup-icon" }),
-        h("h1", null, "TempleSync"),
-        h("p", null, "Enter the access key shown on the office PC where TempleSync runs (`templesync serve`). This browser remembers it."),
-        h("form", { onsubmit: (e: Event) => { e.preventDefault(); setApiToken(input.value); location.reload(); } },
-          input, " ", h("button", { class: "primary", type: "submit" }, "Continue")),
+        h("h1", null, "Open TempleSync in this browser"),
+        h("p", { class: "lead" },
+          "Here you can see how syncing is going and settle conflicts, as on the office PC. The first time, TempleSync asks for its access key; this browser then remembers it."),
+        h("h2", null, "Where to find the access key"),
+        h("ol", { class: "steps" },
+          h("li", null, "Go to the office PC where TempleSync runs (the one whose address you opened here)."),
+          h("li", null,
+            "Open the file ", h("code", null, "api-token"), " in the folder ", h("code", null, ".config/templesync"),
+            " of that PC's home folder (", h("code", null, "~/.config/templesync/api-token"),
+            ") with a text editor. When TempleSync starts, it names the file in a line beginning “The TempleSync screens”."),
+          h("li", null, "Copy the one line in it, paste it below, and press Continue."),
+        ),
+        h("p", { class: "muted" },
+          "Cannot get to that PC? Ask whoever set up TempleSync. Keep the key to yourself: whoever has it can sync and settle conflicts."),
+        h("form", { class: "row", onsubmit: (e: Event) => void submit(e) }, input, go),
+        problem,
       ),
     ),
   );
+  input.focus();
 }
 
 async function start(): Promise<void> {
@@ -194,9 +241,11 @@ async function start(): Promise<void> {
   layout();
   renderBand();
   subscribe((what) => {
-    if (what === "overview" && live.lastError?.code === "unauthorized" && backend.kind === "browser") {
+    const refused = live.overview?.problem?.code === "unauthorized" || live.lastError?.code === "unauthorized";
+    if (what === "overview" && refused && backend.kind === "browser") {
+      // The key was changed on the office PC (or this browser's copy was lost).
       setApiToken(null);
-      askForToken();
+      askForToken("The access key this browser kept is no longer accepted: it may have been changed on the office PC. Enter the current one.");
       return;
     }
     renderBand();

@@ -22,6 +22,7 @@ import {
   type SyncRun,
   type SyncState,
   type SyncStatus,
+  type Value,
 } from "./bindings";
 
 export type * from "./bindings";
@@ -103,33 +104,76 @@ export function apiToken(): string | null {
 }
 
 export function setApiToken(token: string | null): void {
-  if (token) localStorage.setItem(TOKEN_KEY, token.trim());
+  const t = token?.trim();
+  if (t) localStorage.setItem(TOKEN_KEY, t);
   else localStorage.removeItem(TOKEN_KEY);
 }
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+/**
+ * Whether `token` opens the API, asked before it is kept: "ok", "wrong", or the error that
+ * kept the question from being answered (the office PC cannot be reached...).
+ */
+export async function checkApiToken(token: string): Promise<"ok" | "wrong" | AppError> {
+  try {
+    await api("GET", "/api/sync/network-status", undefined, token.trim());
+    return "ok";
+  } catch (e) {
+    if (e instanceof AppError && e.code === "unauthorized") return "wrong";
+    return e instanceof AppError ? e : new AppError("internal", String(e));
+  }
+}
+
+async function api<T>(method: string, path: string, body?: unknown, token = apiToken()): Promise<T> {
   let res: Response;
   try {
     res = await fetch(path, {
       method,
       headers: {
-        Authorization: `Bearer ${apiToken() ?? ""}`,
+        Authorization: `Bearer ${token ?? ""}`,
         ...(body === undefined ? {} : { "Content-Type": "application/json" }),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
     });
   } catch {
     throw new AppError(
       "server_unreachable",
-      "Cannot reach the TempleSync office PC: check that it is on and that TempleSync is running there",
+      "Cannot reach TempleSync on the office PC: check that the PC is on and that TempleSync is running there",
     );
   }
   const text = await res.text();
-  const json = text ? JSON.parse(text) : null;
+  let json: any = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    // Not TempleSync's answer (e.g. a proxy's error page): say what came back.
+  }
   if (!res.ok) {
-    throw new AppError(json?.code ?? "http_error", json?.message ?? `The server answered ${res.status}`);
+    if (res.status === 401) {
+      throw new AppError("unauthorized", "The access key is not accepted: enter the one from the office PC again");
+    }
+    throw new AppError(
+      typeof json?.code === "string" ? json.code : "http_error",
+      typeof json?.message === "string" ? json.message : `The office PC answered ${res.status} ${res.statusText}`.trim(),
+    );
+  }
+  if (json === null && text) {
+    throw new AppError("http_error", "The office PC's answer was not TempleSync's: is the address right?");
   }
   return json as T;
+}
+
+/**
+ * A value a person typed, as the desktop app sends it (the engine's `ResolveValue::Text`):
+ * text where the value it replaces is text, else read as JSON when it is (`10` for a number).
+ */
+export function typedValue(text: string, replaces: Value | undefined): Value {
+  if (replaces === null || replaces === undefined || typeof replaces === "string") return text;
+  try {
+    return JSON.parse(text) as Value;
+  } catch {
+    return text;
+  }
 }
 
 /** The same rules as src-tauri/src/state.rs (`sync_state`). */
@@ -161,15 +205,32 @@ function browser(): Backend {
     const o = await overview();
     overviewListeners.forEach((cb) => cb(o));
   };
-  // No push channel over plain HTTP: look every few seconds while the page is visible.
+  // No push channel over plain HTTP: look every few seconds while the page is visible, and
+  // at once when it comes back into view.
   setInterval(() => {
     if (document.visibilityState === "visible") void publish();
-  }, 4000);
-  const prefs = (): Preferences => ({
-    yourName: "",
-    syncAfterResolve: false,
-    ...JSON.parse(localStorage.getItem(PREFS_KEY) ?? "{}"),
+  }, 3000);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") void publish();
   });
+  const prefs = (): Preferences => {
+    let saved: Preferences = {};
+    try {
+      saved = JSON.parse(localStorage.getItem(PREFS_KEY) ?? "{}") ?? {};
+    } catch {
+      // A damaged entry: the defaults.
+    }
+    return { yourName: "", syncAfterResolve: false, ...saved };
+  };
+  // The API lists conflicts but has no path for one: look among the open ones first (what
+  // a person opens), then among all.
+  const conflict = async (id: string): Promise<Conflict> => {
+    const open = await api<Conflict[]>("GET", "/api/sync/conflicts?resolved=false");
+    const found =
+      open.find((c) => c._id === id) ?? (await api<Conflict[]>("GET", "/api/sync/conflicts")).find((c) => c._id === id);
+    if (!found) throw new AppError("conflict_not_found", "This conflict is no longer recorded: go back to the list");
+    return found;
+  };
   const notHere = () =>
     Promise.reject(
       new AppError(
@@ -188,17 +249,19 @@ function browser(): Backend {
     },
     syncHistory: (limit) => api("GET", `/api/sync/logs?limit=${limit}`),
     conflicts: (all) => api("GET", all ? "/api/sync/conflicts" : "/api/sync/conflicts?resolved=false"),
-    conflict: async (id) => {
-      const found = (await api<Conflict[]>("GET", "/api/sync/conflicts")).find((c) => c._id === id);
-      if (!found) throw new AppError("conflict_not_found", `No conflict with id '${id}'`);
-      return found;
-    },
+    conflict,
     resolveConflict: async (id, choice) => {
+      let newValue: Value = null;
+      if (choice.value?.kind === "json") newValue = choice.value.value;
+      if (choice.value?.kind === "text") {
+        const c = await conflict(id);
+        newValue = typedValue(choice.value.value, c.fields.length === 1 ? c.fields[0].local : c.localValue);
+      }
       const out = await api<ResolveOutcome>("POST", `/api/sync/conflicts/${encodeURIComponent(id)}/resolve`, {
         strategy: choice.strategy,
-        newValue: choice.value?.value ?? null,
-        notes: choice.notes,
-        resolvedBy: prefs().yourName || "browser",
+        newValue,
+        notes: choice.notes?.trim() || null,
+        resolvedBy: prefs().yourName?.trim() || "browser",
       });
       void publish();
       return out;
@@ -206,7 +269,7 @@ function browser(): Backend {
     autoResolve: async () => {
       const r = await api<AutoResolveReport>("POST", "/api/sync/conflicts/auto-resolve", {
         max: 500,
-        resolvedBy: prefs().yourName || "browser",
+        resolvedBy: prefs().yourName?.trim() || "browser",
       });
       void publish();
       return r;

@@ -5,6 +5,7 @@
 mod args;
 mod commands;
 mod output;
+mod pause;
 mod serve;
 
 use std::ffi::OsString;
@@ -12,7 +13,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use templesync_engine::{Engine, Error};
+use templesync_engine::{Engine, EngineOptions, Error};
 use tracing_subscriber::EnvFilter;
 
 use crate::args::{Cli, Command};
@@ -51,7 +52,19 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let settings = commands::settings(&cli.global, |k| std::env::var(k).ok());
-        let engine = Engine::open(settings).await?;
+        // Tests only (tests/faults.rs): stop at a step so the process can be killed there.
+        let hook = pause::from_env().map_err(|reason| Error::InvalidConfig {
+            field: pause::PAUSE_AT.into(),
+            reason,
+        })?;
+        let engine = Engine::open_with(
+            settings,
+            EngineOptions {
+                hook,
+                ..Default::default()
+            },
+        )
+        .await?;
         let result = commands::run(cli.command, &engine, &out).await;
         engine.shutdown().await;
         result
@@ -93,9 +106,16 @@ fn init_tracing(verbose: bool, default: &str) {
 fn bad_arguments(e: clap::Error, json: bool) -> ExitCode {
     // Help and --version are answers, not errors.
     if json && e.use_stderr() {
+        // clap's message up to the usage: its first line alone may not name the argument
+        // ("the following required arguments were not provided:" is followed by them).
         let text = e.to_string();
-        let first = text.lines().next().unwrap_or_default();
-        let message = first.strip_prefix("error: ").unwrap_or(first);
+        let said: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+            .collect();
+        let joined = said.join(" ");
+        let message = joined.strip_prefix("error: ").unwrap_or(&joined);
         output::json_error("bad_arguments", message);
     }
     let _ = e.print();

@@ -266,6 +266,30 @@ pub fn status_text(s: &SyncStatus, clock: &Clock) -> String {
         o.push('\n');
         o.push_str(&needs_resolution(s.unresolved_conflicts, "⚠ WARNING: "));
     }
+    if s.quarantined_documents > 0 {
+        let _ = writeln!(
+            o,
+            "\n⚠ {} could not be synced and {} set aside (quarantined):",
+            plural(s.quarantined_documents, "document"),
+            if s.quarantined_documents == 1 {
+                "is"
+            } else {
+                "are"
+            }
+        );
+        for q in &s.quarantined {
+            let _ = writeln!(
+                o,
+                "  ✗ {} {} ({} database): {}",
+                q.collection, q.document_id, q.side, q.reason
+            );
+        }
+        let listed = s.quarantined.len() as u64;
+        if s.quarantined_documents > listed {
+            let _ = writeln!(o, "  … and {} more", s.quarantined_documents - listed);
+        }
+        let _ = writeln!(o, "   {}", templesync_engine::quarantine::QUARANTINE_HINT);
+    }
     if let Some(w) = &s.clock_warning {
         let _ = writeln!(o, "\n⚠ CLOCK: {w}");
     }
@@ -367,6 +391,9 @@ pub fn sync_results_text(run: &SyncRun, unresolved: u64) -> String {
         );
         for e in &run.errors {
             let _ = writeln!(o, "  ✗ {} {}: {}", e.collection, e.document_id, e.message);
+        }
+        if run.quarantined.values().any(|n| *n > 0) {
+            let _ = writeln!(o, "   {}", templesync_engine::quarantine::QUARANTINE_HINT);
         }
     }
     if unresolved > 0 {
@@ -830,6 +857,7 @@ mod tests {
             error: None,
             error_code: None,
             errors: vec![],
+            quarantined: BTreeMap::new(),
             documents_read: BTreeMap::new(),
             host: "office-pc".into(),
         }
@@ -1018,6 +1046,8 @@ Conflicts detected:
             offline_reason: Some("Cannot reach the cloud database".into()),
             clock_skew_seconds: Some(600.0),
             clock_warning: templesync_engine::clock_warning(600.0),
+            quarantined_documents: 0,
+            quarantined: Vec::new(),
         };
         let text = status_text(&s, &clock());
         for line in [
@@ -1051,6 +1081,8 @@ Conflicts detected:
             offline_reason: Some("Remote database not configured".into()),
             clock_skew_seconds: None,
             clock_warning: None,
+            quarantined_documents: 0,
+            quarantined: Vec::new(),
         };
         let text = status_text(&s, &clock());
         assert!(

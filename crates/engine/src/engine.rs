@@ -16,6 +16,7 @@ use crate::conflicts::{self, AutoResolveReport, Conflict, Resolution, ResolveOut
 use crate::error::{Error, Result, Side};
 use crate::lock::{self, RunLock};
 use crate::logs::{RunStatus, SyncRun, Trigger};
+use crate::quarantine::{self, QuarantinedDocument};
 use crate::run::{CollectionSync, ProgressFn, RunEnv, StepHook};
 use crate::settings::{Settings, scrub};
 use crate::store::{self, Databases, SYNC_CONFIG, SYNC_LOGS};
@@ -63,7 +64,19 @@ pub struct SyncStatus {
     pub clock_skew_seconds: Option<f64>,
     /// Set when the clock is off by more than [`CLOCK_SKEW_WARNING_SECONDS`]: what to do.
     pub clock_warning: Option<String>,
+    /// How many documents are set aside because a side refused them (see
+    /// [`crate::quarantine`]).
+    pub quarantined_documents: u64,
+    /// The oldest of them (at most [`QUARANTINE_LISTED`]), with why and what to do.
+    pub quarantined: Vec<QuarantinedDocument>,
 }
+
+/// The stack of the thread a run works on (reserved address space; only what is used is
+/// memory): about 6,000 levels of nesting in a debug build, 25,000 in a release build.
+const RUN_STACK_BYTES: usize = 64 * 1024 * 1024;
+
+/// How many quarantined documents [`SyncStatus`] lists.
+pub const QUARANTINE_LISTED: i64 = 20;
 
 /// Beyond this, `status` warns that the computer's clock is wrong. Syncing stays correct (it
 /// never orders edits by this computer's clock, except under `last_write_wins`), but times
@@ -175,6 +188,35 @@ impl Engine {
 
     pub fn remote_host(&self) -> Option<&str> {
         self.inner.dbs.remote_host.as_deref()
+    }
+
+    /// A run that failed on a connection-level error of a database that no longer answers is
+    /// reported as "cannot reach" it: that tells people what is wrong and what to do, and
+    /// front ends show it as offline.
+    async fn explain_failure(&self, e: Error) -> Error {
+        match &e {
+            Error::Database {
+                side: Side::Remote,
+                transient: true,
+                ..
+            } => match self.ping_remote(Duration::from_secs(3)).await {
+                Err(unreachable @ Error::RemoteUnreachable { .. }) => unreachable,
+                _ => e,
+            },
+            Error::Database {
+                side: Side::Local,
+                transient: true,
+                ..
+            } => match tokio::time::timeout(Duration::from_secs(3), self.ping_local()).await {
+                Ok(Err(unreachable @ Error::LocalUnreachable { .. })) => unreachable,
+                Err(_) => Error::LocalUnreachable {
+                    host: self.inner.dbs.local_host.clone(),
+                    reason: "no answer within 3 s".into(),
+                },
+                _ => e,
+            },
+            _ => e,
+        }
     }
 
     /// The error with any password scrubbed out of its text.
@@ -333,9 +375,35 @@ impl Engine {
                 "the previous sync stopped without finishing; this run completes its work"
             );
         }
-        let result = self.run_locked(&req, &cfg, progress).await;
+        let result = self.run_on_deep_stack(req, cfg, progress).await;
         acquired.lock.release().await;
         result.map_err(|e| self.clean(e))
+    }
+
+    /// Runs [`Self::run_locked`] on a thread of its own with a deep stack. Decoding a document
+    /// nested N levels deep recurses N times in the BSON decoder, and an async runtime's threads
+    /// have 2 MiB of stack, which a debug build used up at about 95 levels (a crash, not an
+    /// error: nothing could set the document aside). With [`RUN_STACK_BYTES`] every depth a
+    /// MongoDB server stores (at most 100 levels, 200 when configured so) fits many times over.
+    async fn run_on_deep_stack(
+        &self,
+        req: SyncRequest,
+        cfg: SyncConfig,
+        progress: Option<ProgressFn>,
+    ) -> Result<SyncRun> {
+        let engine = self.clone();
+        let runtime = tokio::runtime::Handle::current();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("templesync-run".into())
+            .stack_size(RUN_STACK_BYTES)
+            .spawn(move || {
+                let run = runtime.block_on(engine.run_locked(&req, &cfg, progress));
+                let _ = tx.send(run);
+            })
+            .map_err(|e| Error::Interrupted(format!("the run could not start: {e}")))?;
+        rx.await
+            .map_err(|_| Error::Interrupted("the run stopped unexpectedly".into()))?
     }
 
     async fn run_locked(
@@ -373,13 +441,17 @@ impl Engine {
             error: None,
             error_code: None,
             errors: Vec::new(),
+            quarantined: BTreeMap::new(),
             documents_read: BTreeMap::new(),
             host: lock::this_host(),
         };
         logs.insert_one(run.to_document())
             .await
             .map_err(local_err("writing the sync history"))?;
-        let outcome = self.run_collections(req, cfg, &mut run, progress).await;
+        let outcome = match self.run_collections(req, cfg, &mut run, progress).await {
+            Err(e) => Err(self.explain_failure(e).await),
+            ok => ok,
+        };
         let end = self.now();
         run.end_time = Some(end);
         run.duration_seconds =
@@ -467,40 +539,74 @@ impl Engine {
             hook: self.inner.hook.clone(),
             local_change_streams: self.inner.local_change_streams,
         };
-        let (mut local_read, mut remote_read) = (0, 0);
+        let mut reads = (0, 0);
+        let mut written = Vec::with_capacity(collections.len());
         for name in &collections {
-            let mut attempt = 0u32;
-            loop {
-                let mut cs = CollectionSync::new(&env, name)?;
-                let r = cs.run().await;
-                let out = cs.out;
-                *run.local_to_remote.entry(name.clone()).or_default() += out.pushed;
-                *run.remote_to_local.entry(name.clone()).or_default() += out.pulled;
-                *run.conflicts.entry(name.clone()).or_default() += out.conflicts;
-                run.errors.extend(out.errors);
-                local_read += out.local_read;
-                remote_read += out.remote_read;
-                match r {
-                    Ok(()) => break,
-                    Err(e) if e.is_transient() && attempt < cfg.max_retries => {
-                        attempt += 1;
-                        let wait = Duration::from_millis(250 * 2u64.pow(attempt.min(5)));
-                        tracing::warn!(collection = %name, attempt, error = %self.clean_ref(&e), "transient error; retrying");
-                        tokio::time::sleep(wait).await;
-                    }
-                    Err(e) => {
-                        run.documents_read = BTreeMap::from([
-                            ("local".into(), local_read),
-                            ("remote".into(), remote_read),
-                        ]);
-                        return Err(self.clean(e));
-                    }
-                }
+            let r = self.sync_collection(&env, name, run, &mut reads).await;
+            if let Err(e) = r {
+                run.documents_read = reads_map(reads);
+                return Err(e);
+            }
+            written.push(
+                run.local_to_remote.get(name).copied().unwrap_or(0)
+                    + run.remote_to_local.get(name).copied().unwrap_or(0),
+            );
+        }
+        // Each collection's change feeds resume where its own part of the run ended. What the
+        // collections after it wrote (mostly our own writes: documents, synced versions,
+        // marks) lies beyond that point, and the next run would read through all of it just
+        // to find it is not about this collection. After a large run, follow the earlier
+        // collections' feeds to the end now, so the next run (usually a quiet one) starts at
+        // the end. Changes found on the way are synced as usual.
+        for (i, name) in collections.iter().enumerate() {
+            let later: u64 = written[i + 1..].iter().sum();
+            if later < cfg.batch_size.max(1) as u64 {
+                continue;
+            }
+            tracing::debug!(collection = %name, later, "catching up with the change feeds");
+            if let Err(e) = self.sync_collection(&env, name, run, &mut reads).await {
+                run.documents_read = reads_map(reads);
+                return Err(e);
             }
         }
-        run.documents_read =
-            BTreeMap::from([("local".into(), local_read), ("remote".into(), remote_read)]);
+        run.documents_read = reads_map(reads);
         Ok(())
+    }
+
+    /// One collection's part of a run, retried on transient errors; adds its figures to `run`.
+    async fn sync_collection(
+        &self,
+        env: &RunEnv<'_>,
+        name: &str,
+        run: &mut SyncRun,
+        reads: &mut (u64, u64),
+    ) -> Result<()> {
+        let cfg = env.cfg;
+        let mut attempt = 0u32;
+        loop {
+            let mut cs = CollectionSync::new(env, name)?;
+            let r = cs.run().await;
+            let out = cs.out;
+            *run.local_to_remote.entry(name.to_string()).or_default() += out.pushed;
+            *run.remote_to_local.entry(name.to_string()).or_default() += out.pulled;
+            *run.conflicts.entry(name.to_string()).or_default() += out.conflicts;
+            run.errors.extend(out.errors);
+            if out.quarantined > 0 {
+                *run.quarantined.entry(name.to_string()).or_default() += out.quarantined;
+            }
+            reads.0 += out.local_read;
+            reads.1 += out.remote_read;
+            match r {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_transient() && attempt < cfg.max_retries => {
+                    attempt += 1;
+                    let wait = Duration::from_millis(250 * 2u64.pow(attempt.min(5)));
+                    tracing::warn!(collection = %name, attempt, error = %self.clean_ref(&e), "transient error; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(self.clean(e)),
+            }
+        }
     }
 
     /// The state of syncing. Never fails because the cloud is offline: that is part of the
@@ -537,6 +643,7 @@ impl Engine {
             .await
             .map_err(local_err("reading conflicts"))?;
         let is_syncing = lock::is_held(&dbs.local, self.inner.clock.as_ref()).await?;
+        let (quarantined_documents, quarantined) = quarantine::list(dbs, QUARANTINE_LISTED).await?;
         let (is_online, offline_reason) = match connectivity {
             Some(known) => known,
             None => match self.ping_remote(Duration::from_secs(3)).await {
@@ -563,6 +670,8 @@ impl Engine {
             offline_reason,
             clock_skew_seconds: skew,
             clock_warning: skew.and_then(clock_warning),
+            quarantined_documents,
+            quarantined,
         })
     }
 
@@ -592,6 +701,11 @@ impl Engine {
             .map_err(|_| Error::SyncInProgress {
                 holder: String::new(),
             })?;
+        // An id that names no conflict is refused before the lock is taken: a refusal writes
+        // nothing at all. (Under the lock, `resolve` checks again.)
+        conflicts::load(&self.inner.dbs, id)
+            .await
+            .map_err(|e| self.clean(e))?;
         let acquired =
             RunLock::acquire(&self.inner.dbs.local, self.inner.clock.clone(), "resolve").await?;
         let r = conflicts::resolve(&self.inner.dbs, id, &resolution, self.now()).await;
@@ -656,6 +770,10 @@ fn assert_send(e: &Engine) {
     is_send(&e.sync(SyncRequest::manual()));
     is_send(&e.status());
     is_send(&e.auto_resolve(1, ""));
+}
+
+fn reads_map((local, remote): (u64, u64)) -> BTreeMap<String, u64> {
+    BTreeMap::from([("local".into(), local), ("remote".into(), remote)])
 }
 
 #[cfg(test)]

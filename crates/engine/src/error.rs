@@ -32,6 +32,16 @@ pub enum Error {
         setting: &'static str,
     },
 
+    #[error(
+        "The {side} database at {host} presented a certificate this computer does not trust ({reason}): check the tlsCAFile in the connection string ({setting}), or get the server's CA certificate from whoever runs it"
+    )]
+    CertificateRejected {
+        side: Side,
+        host: String,
+        reason: String,
+        setting: &'static str,
+    },
+
     #[error("Invalid connection string for the {which} database ({url}): {reason}")]
     InvalidConnectionString {
         which: &'static str,
@@ -101,6 +111,7 @@ impl Error {
             Error::LocalUnreachable { .. } => "local_unreachable",
             Error::InvalidConnectionString { .. } => "invalid_connection_string",
             Error::AuthenticationFailed { .. } => "authentication_failed",
+            Error::CertificateRejected { .. } => "certificate_rejected",
             Error::SyncInProgress { .. } => "sync_in_progress",
             Error::ConflictNotFound { .. } => "conflict_not_found",
             Error::ConflictAlreadyResolved { .. } => "conflict_already_resolved",
@@ -135,7 +146,7 @@ impl Error {
 
 /// Server error codes that mean "try again": network, elections, shutdowns, write conflicts.
 /// The list follows the drivers' retryable-error specification.
-const TRANSIENT_CODES: &[i32] = &[
+pub(crate) const TRANSIENT_CODES: &[i32] = &[
     6, 7, 63, 89, 91, 112, 134, 150, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
 ];
 
@@ -167,6 +178,30 @@ pub(crate) fn is_auth_error(err: &mongodb::error::Error) -> bool {
         || matches!(&*err.kind, ErrorKind::ServerSelection { message, .. } if message.contains("Authentication") || message.contains("SCRAM"))
 }
 
+/// The TLS problem, when the server's certificate was refused: the driver reports it inside a
+/// server selection timeout, which alone reads as "the server did not answer".
+pub(crate) fn certificate_problem(err: &mongodb::error::Error) -> Option<String> {
+    let text = err.to_string();
+    let lower = text.to_ascii_lowercase();
+    let at = [
+        "invalid peer certificate",
+        "certificate verify failed",
+        "certificate",
+    ]
+    .iter()
+    .find_map(|needle| lower.find(needle))?;
+    // The driver's wording from there to the end of its sentence.
+    let reason: String = text[at..]
+        .split([',', '\n', ')'])
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(200)
+        .collect();
+    Some(reason)
+}
+
 /// Whether the connection itself failed (as opposed to the server answering with an error).
 pub(crate) fn is_network_error(err: &mongodb::error::Error) -> bool {
     use mongodb::error::ErrorKind;
@@ -191,12 +226,24 @@ pub(crate) fn server_code(err: &mongodb::error::Error) -> Option<i32> {
 /// The driver's message, shortened to what helps a person: server selection errors list every
 /// server's state, which is long and repeats the address.
 pub(crate) fn describe_driver_error(err: &mongodb::error::Error) -> String {
-    use mongodb::error::ErrorKind;
+    use mongodb::error::{ErrorKind, WriteFailure};
     match &*err.kind {
         ErrorKind::ServerSelection { .. } => "the server did not answer in time".to_string(),
         ErrorKind::DnsResolve { .. } => "its address could not be looked up (DNS)".to_string(),
         ErrorKind::Io(io) => format!("network error ({io})"),
         ErrorKind::Command(c) => format!("{} (code {})", c.message, c.code),
+        ErrorKind::Write(WriteFailure::WriteError(w)) => format!("{} (code {})", w.message, w.code),
+        ErrorKind::Write(WriteFailure::WriteConcernError(w)) => {
+            format!("{} (code {})", w.message, w.code)
+        }
+        ErrorKind::InsertMany(i) => match (&i.write_errors, &i.write_concern_error) {
+            (Some(errors), _) if !errors.is_empty() => {
+                format!("{} (code {})", errors[0].message, errors[0].code)
+            }
+            (_, Some(w)) => format!("{} (code {})", w.message, w.code),
+            _ => "the server refused the documents".to_string(),
+        },
+        ErrorKind::InvalidArgument { message, .. } => message.clone(),
         _ => {
             let text = err.to_string();
             // Keep the first line; the rest is driver context a person cannot use.
@@ -234,6 +281,12 @@ mod tests {
             Error::AuthenticationFailed {
                 side: Side::Remote,
                 host: "h".into(),
+                setting: "MONGODB_CLOUD_URL",
+            },
+            Error::CertificateRejected {
+                side: Side::Remote,
+                host: "h".into(),
+                reason: "r".into(),
                 setting: "MONGODB_CLOUD_URL",
             },
             Error::SyncInProgress { holder: "".into() },

@@ -17,6 +17,7 @@ pub mod json;
 mod lock;
 pub mod logs;
 pub mod monitor;
+pub mod quarantine;
 pub mod reconcile;
 mod run;
 pub mod settings;
@@ -32,5 +33,6 @@ pub use engine::{
 pub use error::{Error, Result};
 pub use logs::{RunStatus, SyncRun, Trigger};
 pub use monitor::{Monitor, MonitorEvent, MonitorOptions, NetworkStatus};
+pub use quarantine::QuarantinedDocument;
 pub use run::{Progress, ProgressFn, Step, StepHook};
 pub use settings::{Settings, redact_url};

@@ -1,7 +1,9 @@
 //! One sync at a time, across processes: a lease in the local `sync_state` collection.
 //!
 //! The holder renews its lease while it runs. A holder that crashed stops renewing and its
-//! lease runs out; a holder on this computer whose process is gone is taken over at once.
+//! lease runs out; a holder on this computer whose process is gone is taken over at once, and
+//! so is a lock this very process left behind (its release failed, say, because the link to
+//! the database was cut at that moment).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +18,14 @@ use crate::store::SYNC_STATE;
 
 const LOCK_ID: &str = "run_lock";
 pub(crate) const LEASE: Duration = Duration::from_secs(60);
+
+/// The holders this process has now (a lock of this process that is not here was left behind).
+static LIVE: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+fn live_holders() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<String>> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 pub(crate) struct RunLock {
     coll: Collection<Document>,
@@ -94,10 +104,15 @@ impl RunLock {
                 }),
             };
         };
-        // Held. If by a process of this computer that no longer exists, take it over.
+        // Held. If by a process of this computer that no longer exists, or left behind by this
+        // process, take it over.
         let same_host = current.get_str("host").ok() == Some(host.as_str());
         let their_pid = current.get_i64("pid").unwrap_or(0);
-        if same_host && their_pid != pid && their_pid > 0 && process_is_gone(their_pid) {
+        let their_holder = current.get_str("holder").unwrap_or_default();
+        let gone = their_pid != pid && their_pid > 0 && process_is_gone(their_pid);
+        let left_behind =
+            their_pid == pid && !their_holder.is_empty() && !live_holders().contains(their_holder);
+        if same_host && (gone || left_behind) {
             let filter = doc! { "_id": LOCK_ID, "holder": current.get("holder").cloned().unwrap_or(Bson::Null) };
             let taken = coll.update_one(filter, claim).await.map_err(|e| map(&e))?;
             if taken.modified_count == 1 {
@@ -137,6 +152,7 @@ impl RunLock {
                 }
             }
         });
+        live_holders().insert(holder.clone());
         RunLock {
             coll,
             holder,
@@ -162,6 +178,7 @@ impl RunLock {
 impl Drop for RunLock {
     fn drop(&mut self) {
         self.renewal.abort();
+        live_holders().remove(&self.holder);
     }
 }
 
@@ -180,8 +197,14 @@ pub(crate) async fn is_held(db: &mongodb::Database, clock: &dyn Clock) -> Result
                 .get_datetime("expiresAt")
                 .map(|t| t.to_chrono() > clock.now())
                 .unwrap_or(false);
+            let ours = std::process::id() as i64;
             let gone = d.get_str("host").ok() == Some(this_host().as_str())
-                && d.get_i64("pid").map(process_is_gone).unwrap_or(false);
+                && d.get_i64("pid").is_ok_and(|pid| {
+                    (pid != ours && process_is_gone(pid))
+                        || (pid == ours
+                            && d.get_str("holder")
+                                .is_ok_and(|h| !live_holders().contains(h)))
+                });
             held && live && !gone
         }
     })

@@ -101,6 +101,9 @@ pub struct SyncRun {
     /// The error's code (see `Error::code`) when the run failed.
     pub error_code: Option<String>,
     pub errors: Vec<DocumentError>,
+    /// Documents set aside (quarantined) per collection because a side refused them; they
+    /// are also listed in `errors`, and tried again by every run.
+    pub quarantined: BTreeMap<String, u64>,
     /// Documents read from each side, for measuring how much a run cost.
     pub documents_read: BTreeMap<String, u64>,
     pub host: String,
@@ -149,6 +152,7 @@ impl SyncRun {
             "errors": self.errors.iter().map(|e| Bson::Document(doc! {
                 "collection": &e.collection, "documentId": &e.document_id, "message": &e.message,
             })).collect::<Vec<_>>(),
+            "quarantined": counts_doc(&self.quarantined),
             "documentsRead": counts_doc(&self.documents_read),
             "host": &self.host,
         }
@@ -192,6 +196,7 @@ impl SyncRun {
                         .collect()
                 })
                 .unwrap_or_default(),
+            quarantined: counts_of(d, "quarantined"),
             documents_read: counts_of(d, "documentsRead"),
             host: d.get_str("host").unwrap_or_default().to_string(),
         }
@@ -226,6 +231,7 @@ mod tests {
                 document_id: "x".into(),
                 message: "m".into(),
             }],
+            quarantined: BTreeMap::from([("admins".into(), 1)]),
             documents_read: BTreeMap::from([("remote".into(), 7)]),
             host: "pc1".into(),
         };

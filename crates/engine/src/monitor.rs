@@ -113,6 +113,17 @@ const FLAP_WINDOW_MINUTES: i64 = 10;
 const FLAP_THRESHOLD: usize = 4;
 const MAX_SETTLE: Duration = Duration::from_secs(600);
 
+/// Clears `is_syncing` when a run's caller goes away, however it goes.
+struct SyncingFlag<'a>(&'a Monitor);
+
+impl Drop for SyncingFlag<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut st) = self.0.inner.state.lock() {
+            st.status.is_syncing = false;
+        }
+    }
+}
+
 impl Monitor {
     /// Starts checking and syncing in the background.
     pub fn start(engine: Engine, opts: MonitorOptions) -> Monitor {
@@ -248,6 +259,9 @@ impl Monitor {
             }
             st.status.is_syncing = true;
         }
+        // Should the caller stop waiting (its future dropped), the monitor must not stay
+        // "syncing" for ever.
+        let _syncing = SyncingFlag(self);
         self.emit(MonitorEvent::RunStarted { trigger });
         self.emit_status();
         let me = self.clone();

@@ -20,6 +20,7 @@ use crate::conflicts::{self, ConflictKind, NewConflict};
 use crate::content::{IdKey, UPDATED_AT, content, content_hash, display_id, get_path};
 use crate::error::{Error, Result, Side};
 use crate::feed::{self, ChangeFeed, Op, Opened};
+use crate::quarantine;
 use crate::reconcile::{Decision, Finding, Winner, decide};
 use crate::store::{Databases, SYNC_DIRTY, SYNC_STATE};
 
@@ -30,6 +31,8 @@ pub(crate) struct CollectionOutcome {
     pub pulled: u64,
     pub conflicts: u64,
     pub errors: Vec<crate::logs::DocumentError>,
+    /// Documents set aside this run (also listed in `errors`).
+    pub quarantined: u64,
     pub scanned: bool,
     pub local_read: u64,
     pub remote_read: u64,
@@ -130,6 +133,8 @@ pub(crate) struct CollectionSync<'a> {
     empty: Empty,
     /// Whether the collection has open conflicts (asked once, when first needed).
     open_conflicts: Option<bool>,
+    /// Documents in quarantine (they leave it once a batch with them goes through).
+    quarantined: HashSet<IdKey>,
     pub out: CollectionOutcome,
 }
 
@@ -215,6 +220,7 @@ impl<'a> CollectionSync<'a> {
             echoes_local: HashMap::new(),
             empty: Empty::default(),
             open_conflicts: None,
+            quarantined: HashSet::new(),
             out: CollectionOutcome::default(),
         })
     }
@@ -282,6 +288,10 @@ impl<'a> CollectionSync<'a> {
         // away (the value was freed, the document deleted) closes by itself.
         let held = conflicts::open_local_ids(self.env.dbs, &self.name).await?;
         self.reconcile_ids(held).await?;
+        // Documents set aside by earlier runs are tried again every run.
+        let quarantined = quarantine::ids(self.env.dbs, &self.name).await?;
+        self.quarantined = quarantined.iter().map(IdKey::of).collect();
+        self.reconcile_ids(quarantined).await?;
         if full_scan {
             self.full_scan().await?;
         } else if local_streamed {
@@ -306,27 +316,48 @@ impl<'a> CollectionSync<'a> {
         let mut quiet_rounds = 0;
         for _ in 0..8 {
             let mut moved = false;
-            if let Some((f, _)) = local_feed.as_mut() {
-                let drained = f.drain(self.batch() * 50).await?;
+            // The two servers are read at the same time; local changes are reconciled first.
+            let limit = self.batch() * 50;
+            let (local_drained, remote_drained) = tokio::join!(
+                async {
+                    match local_feed.as_mut() {
+                        Some((f, _)) => Some(f.drain(limit).await),
+                        None => None,
+                    }
+                },
+                async {
+                    match remote_feed.as_mut() {
+                        Some((f, _)) => Some(f.drain(limit).await),
+                        None => None,
+                    }
+                },
+            );
+            // One reconcile for both sides' changes (fewer round trips than one per side),
+            // local ones first.
+            let mut ids = Vec::new();
+            if let Some(drained) = local_drained {
+                let drained = drained?;
                 self.step(Step::ReadLocalChanges).await?;
-                let ids = self.foreign_changes(Side::Local, drained.events);
-                moved |= !ids.is_empty() || drained.more;
-                self.reconcile_ids(ids).await?;
+                ids = self.foreign_changes(Side::Local, drained.events);
+                moved |= drained.more;
                 if drained.invalidated {
                     local_feed = None;
                 }
             }
-            if let Some((f, _)) = remote_feed.as_mut() {
-                let drained = f.drain(self.batch() * 50).await?;
+            let mut remote_invalidated = false;
+            if let Some(drained) = remote_drained {
+                let drained = drained?;
                 self.step(Step::ReadRemoteChanges).await?;
-                let ids = self.foreign_changes(Side::Remote, drained.events);
-                moved |= !ids.is_empty() || drained.more;
-                self.reconcile_ids(ids).await?;
-                if drained.invalidated {
-                    // Dropped or renamed in the cloud: start over with a scan next time.
-                    self.save_checkpoint(None, None, false).await?;
-                    return Ok(());
-                }
+                ids.extend(self.foreign_changes(Side::Remote, drained.events));
+                moved |= drained.more;
+                remote_invalidated = drained.invalidated;
+            }
+            moved |= !ids.is_empty();
+            self.reconcile_ids(ids).await?;
+            if remote_invalidated {
+                // Dropped or renamed in the cloud: start over with a scan next time.
+                self.save_checkpoint(None, None, false).await?;
+                return Ok(());
             }
             if !moved {
                 quiet_rounds += 1;
@@ -714,9 +745,98 @@ impl<'a> CollectionSync<'a> {
             .collect())
     }
 
+    /// Decides and applies one batch, like [`Self::reconcile_batch_once`]. A refusal that may
+    /// be caused by one of its documents does not stop the run: the documents that fail on
+    /// their own are quarantined and the others synced (see [`crate::quarantine`]).
+    async fn reconcile_batch(
+        &mut self,
+        ids: Vec<Bson>,
+        known: Option<(Side, HashMap<IdKey, Document>)>,
+    ) -> Result<u64> {
+        match self.reconcile_batch_once(ids.clone(), known).await {
+            Ok(n) => {
+                self.release_quarantined(&ids).await?;
+                Ok(n)
+            }
+            Err(e) if quarantine::may_be_a_document(&e) => self.isolate(ids, e).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A batch failed with `err`: tries it again in halves, reading both sides afresh, down to
+    /// the documents that fail on their own; quarantines those and syncs the rest.
+    async fn isolate(&mut self, ids: Vec<Bson>, err: Error) -> Result<u64> {
+        tracing::debug!(collection = %self.name, batch = ids.len(), error = %err, "a batch was refused; looking for the document at fault");
+        // Written meanwhile by the failed attempt: no side can be assumed empty any more.
+        let empty = std::mem::take(&mut self.empty);
+        let (mut new_local, mut failed, mut parts) = (0, Vec::new(), Vec::new());
+        match ids.len() {
+            1 => failed.push((ids[0].clone(), err)),
+            n => {
+                parts.push(ids[n / 2..].to_vec());
+                parts.push(ids[..n / 2].to_vec());
+            }
+        }
+        while let Some(part) = parts.pop() {
+            match self.reconcile_batch_once(part.clone(), None).await {
+                Ok(n) => {
+                    new_local += n;
+                    self.release_quarantined(&part).await?;
+                }
+                Err(e) if quarantine::may_be_a_document(&e) && part.len() == 1 => {
+                    failed.push((part[0].clone(), e));
+                }
+                Err(e) if quarantine::may_be_a_document(&e) => {
+                    parts.push(part[part.len() / 2..].to_vec());
+                    parts.push(part[..part.len() / 2].to_vec());
+                }
+                Err(e) => {
+                    self.empty = empty;
+                    return Err(e);
+                }
+            }
+        }
+        self.empty = empty;
+        let held_before = failed
+            .iter()
+            .filter(|(id, _)| self.quarantined.contains(&IdKey::of(id)))
+            .count();
+        if quarantine::looks_systemic(ids.len(), &failed, held_before) {
+            // Every document alone fails the same way: the documents are not the problem.
+            return Err(failed.swap_remove(0).1);
+        }
+        let now = self.env.clock.now();
+        for (id, e) in failed {
+            let held =
+                quarantine::hold(self.env.dbs, &self.name, &id, &e, self.env.run_id, now).await?;
+            self.out.errors.push(crate::logs::DocumentError {
+                collection: self.name.clone(),
+                document_id: held.document_id,
+                message: format!("set aside (quarantined): {}", held.reason),
+            });
+            self.out.quarantined += 1;
+            self.quarantined.insert(IdKey::of(&id));
+            self.done.insert(IdKey::of(&id));
+        }
+        Ok(new_local)
+    }
+
+    /// Documents of a batch that went through leave the quarantine.
+    async fn release_quarantined(&mut self, ids: &[Bson]) -> Result<()> {
+        if self.quarantined.is_empty() {
+            return Ok(());
+        }
+        let back: Vec<Bson> = ids
+            .iter()
+            .filter(|id| self.quarantined.remove(&IdKey::of(id)))
+            .cloned()
+            .collect();
+        quarantine::release(self.env.dbs, &self.name, &back).await
+    }
+
     /// Decides and applies one batch. Returns how many local documents in it had no base
     /// (were new), for the delete check.
-    async fn reconcile_batch(
+    async fn reconcile_batch_once(
         &mut self,
         ids: Vec<Bson>,
         known: Option<(Side, HashMap<IdKey, Document>)>,
@@ -967,7 +1087,7 @@ impl<'a> CollectionSync<'a> {
             if wanted.is_empty() {
                 continue;
             }
-            let holders: Vec<Document> = self
+            let mut holders: Vec<Document> = self
                 .local
                 .find(doc! { &field: { "$in": wanted }, "syncStatus": "conflict" })
                 .await
@@ -975,6 +1095,14 @@ impl<'a> CollectionSync<'a> {
                 .try_collect()
                 .await
                 .map_err(db_err(Side::Local, "checking unique values here"))?;
+            // Local documents of this same batch that go into a conflict over the value hold
+            // it too (they are marked in conflict only when the batch's conflicts are written).
+            holders.extend(
+                items
+                    .iter()
+                    .filter(|it| it.clash.is_some())
+                    .filter_map(|it| it.local.clone()),
+            );
             for it in items.iter_mut() {
                 if it.clash.is_some() {
                     continue;
@@ -1393,8 +1521,158 @@ enum CasOutcome {
 /// How many single-document writes are in flight at once.
 const CONCURRENT_WRITES: usize = 16;
 
-/// Applies compare-and-set writes concurrently; each outcome is known per document.
+/// Above this size a write is sent in a command of its own; smaller ones share commands.
+const SHARED_COMMAND_BYTES: usize = 4 * 1024 * 1024;
+
+/// Applies compare-and-set writes; each outcome is known per document. They go as a few
+/// `update` and `delete` commands of many statements each: one round trip, and far less work
+/// for the server per document than a command each. When a command matched fewer documents
+/// than it had statements (someone wrote in between), the documents are read back to tell
+/// which writes went through.
 async fn apply_cas(
+    coll: &Collection<Document>,
+    side: Side,
+    writes: Vec<(usize, CasWrite)>,
+) -> Result<Vec<(usize, CasOutcome)>> {
+    let mut out = Vec::with_capacity(writes.len());
+    let (deletes, replaces): (Vec<_>, Vec<_>) = writes
+        .into_iter()
+        .partition(|(_, w)| matches!(w, CasWrite::Delete(_)));
+    let mut alone = Vec::new();
+    for group in [replaces, deletes] {
+        let (mut chunk, mut bytes) = (Vec::new(), 0);
+        for (i, w) in group {
+            let size = w.size();
+            if size > SHARED_COMMAND_BYTES {
+                alone.push((i, w));
+                continue;
+            }
+            if bytes + size > SHARED_COMMAND_BYTES && !chunk.is_empty() {
+                out.extend(apply_cas_command(coll, side, std::mem::take(&mut chunk)).await?);
+                bytes = 0;
+            }
+            chunk.push((i, w));
+            bytes += size;
+        }
+        if !chunk.is_empty() {
+            out.extend(apply_cas_command(coll, side, chunk).await?);
+        }
+    }
+    out.extend(apply_cas_each(coll, side, alone).await?);
+    Ok(out)
+}
+
+impl CasWrite {
+    fn size(&self) -> usize {
+        let len = |d: &Document| bson::to_vec(d).map(|v| v.len()).unwrap_or(usize::MAX / 4);
+        match self {
+            CasWrite::Replace(q, u) => len(q) + len(u),
+            CasWrite::Delete(q) => len(q),
+        }
+    }
+
+    fn id(&self) -> Bson {
+        let q = match self {
+            CasWrite::Replace(q, _) | CasWrite::Delete(q) => q,
+        };
+        q.get("_id").cloned().unwrap_or(Bson::Null)
+    }
+}
+
+/// One `update` or `delete` command for writes of one kind.
+async fn apply_cas_command(
+    coll: &Collection<Document>,
+    side: Side,
+    writes: Vec<(usize, CasWrite)>,
+) -> Result<Vec<(usize, CasOutcome)>> {
+    let deleting = matches!(writes.first(), Some((_, CasWrite::Delete(_))));
+    let what = if deleting {
+        "deleting documents"
+    } else {
+        "writing documents"
+    };
+    let statements: Vec<Bson> = writes
+        .iter()
+        .map(|(_, w)| match w {
+            CasWrite::Replace(q, u) => Bson::Document(doc! { "q": q.clone(), "u": u.clone() }),
+            CasWrite::Delete(q) => Bson::Document(doc! { "q": q.clone(), "limit": 1 }),
+        })
+        .collect();
+    let command = if deleting {
+        doc! { "delete": coll.name(), "deletes": statements, "ordered": false }
+    } else {
+        doc! { "update": coll.name(), "updates": statements, "ordered": false }
+    };
+    let db = coll.client().database(&coll.namespace().db);
+    let reply = db.run_command(command).await.map_err(db_err(side, what))?;
+    let refused = |code: i32, message: &str| Error::Database {
+        context: what.into(),
+        message: format!("{message} (code {code})"),
+        transient: crate::error::TRANSIENT_CODES.contains(&code),
+        side,
+    };
+    if let Ok(wce) = reply.get_document("writeConcernError") {
+        let code = wce.get_i32("code").unwrap_or(0);
+        return Err(refused(code, wce.get_str("errmsg").unwrap_or_default()));
+    }
+    let mut duplicates = HashSet::new();
+    for e in reply.get_array("writeErrors").into_iter().flatten() {
+        let Some(e) = e.as_document() else { continue };
+        let code = e.get_i32("code").unwrap_or(0);
+        if code != 11000 {
+            // Not a clash: the batch stops here (and the quarantine looks for the document).
+            return Err(refused(code, e.get_str("errmsg").unwrap_or_default()));
+        }
+        let index = match e.get("index") {
+            Some(Bson::Int32(i)) => *i as usize,
+            Some(Bson::Int64(i)) => *i as usize,
+            _ => continue,
+        };
+        duplicates.insert(index);
+    }
+    let n = match reply.get("n") {
+        Some(Bson::Int32(n)) => *n as usize,
+        Some(Bson::Int64(n)) => *n as usize,
+        _ => 0,
+    };
+    let op = if deleting { Op::Delete } else { Op::Replace };
+    if n + duplicates.len() == writes.len() {
+        return Ok(writes
+            .into_iter()
+            .enumerate()
+            .map(|(pos, (i, _))| match duplicates.contains(&pos) {
+                true => (i, CasOutcome::Duplicate),
+                false => (i, CasOutcome::Done(op)),
+            })
+            .collect());
+    }
+    // Some documents changed since they were read: see which writes went through.
+    let ids: Vec<Bson> = writes.iter().map(|(_, w)| w.id()).collect();
+    let mut now = CollectionSync::fetch(coll, side, &ids).await?;
+    Ok(writes
+        .into_iter()
+        .enumerate()
+        .map(|(pos, (i, w))| {
+            let current = now.remove(&IdKey::of(&w.id()));
+            let outcome = match (&w, current) {
+                _ if duplicates.contains(&pos) => CasOutcome::Duplicate,
+                (CasWrite::Replace(_, u), Some(d)) if same_fields(u, &d) => CasOutcome::Done(op),
+                (CasWrite::Delete(_), None) => CasOutcome::Done(op),
+                _ => CasOutcome::Changed,
+            };
+            (i, outcome)
+        })
+        .collect())
+}
+
+/// The same fields with the same values, in any order.
+fn same_fields(a: &Document, b: &Document) -> bool {
+    a.len() == b.len() && a.iter().all(|(k, v)| b.get(k) == Some(v))
+}
+
+/// Applies compare-and-set writes one command each, concurrently: for writes too large to
+/// share a command.
+async fn apply_cas_each(
     coll: &Collection<Document>,
     side: Side,
     writes: Vec<(usize, CasWrite)>,

@@ -21,6 +21,8 @@ pub const CONFLICT_LOGS: &str = "conflict_logs";
 pub const SYNC_STATE: &str = "sync_state";
 /// Ids to look at on the next run whatever the change feeds say (local).
 pub const SYNC_DIRTY: &str = "sync_dirty";
+/// Documents a side refused, set aside so that the rest of a run goes on (local).
+pub const SYNC_QUARANTINE: &str = "sync_quarantine";
 /// `sync_base.<collection>`: the last-synced version of each document (local).
 pub const BASE_PREFIX: &str = "sync_base.";
 
@@ -28,7 +30,7 @@ pub const BASE_PREFIX: &str = "sync_base.";
 pub fn is_bookkeeping(name: &str) -> bool {
     matches!(
         name,
-        SYNC_CONFIG | SYNC_LOGS | CONFLICT_LOGS | SYNC_STATE | SYNC_DIRTY
+        SYNC_CONFIG | SYNC_LOGS | CONFLICT_LOGS | SYNC_STATE | SYNC_DIRTY | SYNC_QUARANTINE
     ) || name.starts_with(BASE_PREFIX)
         || name.starts_with("system.")
 }
@@ -138,6 +140,20 @@ impl Databases {
                 },
             };
         }
+        if let Some(reason) = crate::error::certificate_problem(err) {
+            return Error::CertificateRejected {
+                side,
+                host: match side {
+                    Side::Remote => self.remote_host.clone().unwrap_or_default(),
+                    Side::Local => self.local_host.clone(),
+                },
+                reason,
+                setting: match side {
+                    Side::Remote => "MONGODB_CLOUD_URL",
+                    Side::Local => "MONGODB_LOCAL_URL",
+                },
+            };
+        }
         let unreachable = matches!(*err.kind, ErrorKind::ServerSelection { .. })
             || (crate::error::is_network_error(err) && !matches!(*err.kind, ErrorKind::Command(_)));
         if unreachable {
@@ -188,6 +204,7 @@ mod tests {
             "conflict_logs",
             "sync_state",
             "sync_dirty",
+            "sync_quarantine",
             "sync_base.admins",
             "system.views",
         ] {

@@ -248,10 +248,14 @@ function mountOne(el: HTMLElement, id: string): () => void {
       const deleted = c.type === "delete";
       const localText = deleted
         ? c.deletedOn === "local" ? "Keep the deletion: the record is deleted in the cloud too." : "Keep this computer's version: it is put back in the cloud."
-        : `Use this computer's ${plural(fieldsOf(c).length, "value")}; the cloud gets them with the next sync.`;
+        : fieldsOf(c).length === 1
+          ? "Use this computer's value; the cloud gets it with the next sync."
+          : `Use this computer's ${fieldsOf(c).length} values; the cloud gets them with the next sync.`;
       const remoteText = deleted
         ? c.deletedOn === "local" ? "Bring the cloud's version back to this computer." : "Delete it here too, as in the cloud (a copy stays in the conflict's record)."
-        : `Use the cloud's ${plural(fieldsOf(c).length, "value")} on this computer.`;
+        : fieldsOf(c).length === 1
+          ? "Use the cloud's value on this computer."
+          : `Use the cloud's ${fieldsOf(c).length} values on this computer.`;
       blocks.push(
         h("div", { class: "choice" },
           h("div", { class: "choice-text" }, h("h3", null, "This computer's version"), h("p", null, localText)),

@@ -25,7 +25,8 @@ export function mountSettings(el: HTMLElement): () => void {
                 h("p", { class: "note" }, "These come from this computer's environment (or the .env file). Saving here makes the app use what you save instead."),
               connectionForm(view, { saveLabel: "Save and reconnect" }),
             ]
-          : h("p", { class: "muted" }, "The database connection can only be changed on the office PC that runs TempleSync."),
+          : h("p", { class: "note", "data-testid": "connection-not-here" },
+              "The database connection cannot be seen or changed from a browser: it holds the cloud database's password. Change it on the office PC where TempleSync runs."),
       ),
       cfg instanceof Error
         ? h("section", { class: "card" }, h("h2", null, "Sync settings"), h("p", { class: "error-text" }, cfg.message))
@@ -164,7 +165,7 @@ function preferences(p: Preferences): HTMLElement {
     }
   };
   return h("section", { class: "card" },
-    h("h2", null, "This app"),
+    h("h2", null, backend.kind === "browser" ? "This browser" : "This app"),
     h("div", { class: "setting" },
       h("div", { class: "setting-label" }, h("div", null, "Your name"), h("small", null, "Recorded with the conflicts you settle.")),
       h("div", { class: "setting-control" }, name)),

@@ -25,7 +25,8 @@ export function mountSetup(el: HTMLElement): () => void {
           problem && h("div", { class: "problem" }, problem.message),
           backend.canEditConnection
             ? connectionForm(view, { saveLabel: "Save and start" })
-            : h("p", null, "TempleSync is not set up yet on the office PC. Set it up there first."),
+            : h("p", { class: "note" },
+                "TempleSync on the office PC has no cloud database yet, so there is nothing to sync. The connection cannot be set from a browser (it holds the cloud database's password): set it on the office PC, in the TempleSync app or as MONGODB_CLOUD_URL for `templesync serve`, then reload this page."),
         ),
       ),
     );

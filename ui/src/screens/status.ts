@@ -40,7 +40,7 @@ export function mountStatus(el: HTMLElement): () => void {
           n?.flapping && h("p", { class: "note" }, "The connection keeps coming and going: TempleSync waits for it to settle before syncing."),
         ),
         h("section", { class: "card" },
-          h("h2", null, "This computer"),
+          h("h2", null, backend.kind === "browser" ? "The office PC" : "This computer"),
           h("div", { class: `big-state ${o?.problem ? "off" : "ok"}` }, h("span", { class: "dot" }),
             o?.problem ? "Database not reachable" : "Database ready"),
           h("p", { class: "muted" }, s ? `${s.localHost} · ${s.database}` : ""),
@@ -80,7 +80,10 @@ function progressCard(): HTMLElement {
     rows.length
       ? table(["Collection", "Sent to the cloud", "Received here", "Conflicts"],
           rows.map((p) => [p.collection, p.pushed, p.pulled, p.conflicts]))
-      : h("p", { class: "muted" }, "Looking for changes on both sides…"),
+      : h("p", { class: "muted" },
+          backend.kind === "browser"
+            ? "Syncing on the office PC. A browser cannot follow each collection as it goes: the numbers show here when the run ends."
+            : "Looking for changes on both sides…"),
   );
 }
 

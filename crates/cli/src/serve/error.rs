@@ -111,6 +111,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         // The server is up but refuses our credentials: a configuration problem of the
         // office server, not of the request.
         | Error::AuthenticationFailed { .. }
+        | Error::CertificateRejected { .. }
         | Error::Interrupted(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Database { transient, .. } => {
             if *transient {

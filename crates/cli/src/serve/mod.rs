@@ -4,13 +4,15 @@
 //!
 //! Every `/api/sync/*` request needs `Authorization: Bearer <token>` (see [`token`]);
 //! `/api/openapi.json` describes the API and is public. Errors are `{ code, message }`
-//! ([`error`]). SIGTERM or Ctrl-C stops taking requests, lets a sync in progress finish, and
-//! exits 0.
+//! ([`error`]). Everything outside `/api/` is the web UI ([`ui`]), public too: it asks the
+//! person for the token and sends it with each API request. SIGTERM or Ctrl-C stops taking
+//! requests, lets a sync in progress finish, and exits 0.
 
 mod api;
 mod error;
 mod openapi;
 mod token;
+mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -66,16 +68,25 @@ pub struct App {
 /// Serves until SIGTERM or Ctrl-C, then stops gracefully.
 pub async fn run(engine: Engine, opts: Options) -> anyhow::Result<()> {
     let (token, source) = token::load(opts.token_file.as_deref(), |k| std::env::var(k).ok())?;
-    match &source {
-        token::Source::Created(path) => crate::output::stderr_line(&format!(
-            "Created the API token in {}; send it as 'Authorization: Bearer <token>'",
-            path.display()
-        )),
-        token::Source::File(path) => {
-            tracing::info!(path = %path.display(), "using the API token file")
+    // Where the token is, never the token: a person opening the screens in a browser types
+    // it in once, and needs to know where to find it.
+    let token_is_in = match &source {
+        token::Source::Created(path) => {
+            crate::output::stderr_line(&format!(
+                "Created the API token in {}; send it as 'Authorization: Bearer <token>'",
+                path.display()
+            ));
+            format!("in the file {}", path.display())
         }
-        token::Source::Env => tracing::info!("using the API token from {}", token::ENV_VAR),
-    }
+        token::Source::File(path) => {
+            tracing::info!(path = %path.display(), "using the API token file");
+            format!("in the file {}", path.display())
+        }
+        token::Source::Env => {
+            tracing::info!("using the API token from {}", token::ENV_VAR);
+            format!("the value of {} where TempleSync runs", token::ENV_VAR)
+        }
+    };
 
     // Listen before anything starts in the background, so a taken port fails at once.
     let listener = tokio::net::TcpListener::bind(opts.bind)
@@ -109,6 +120,16 @@ pub async fn run(engine: Engine, opts: Options) -> anyhow::Result<()> {
     );
     // The one line scripts and tests wait for (with the real port when given port 0).
     println!("Listening on http://{addr}");
+    if ui::built() {
+        crate::output::stderr_line(&format!(
+            "The TempleSync screens: open {} in a browser; the access key it asks for (the API token) is {token_is_in}",
+            browser_url(addr)
+        ));
+    } else {
+        tracing::warn!(
+            "this templesync was built without its screens (ui/dist did not exist): / says how to build them; the API works as usual"
+        );
+    }
 
     let shutdown = Arc::new(tokio::sync::Notify::new());
     let drained = shutdown.clone();
@@ -163,7 +184,7 @@ fn router(app: App) -> Router {
         .route("/api/sync/network-status", get(api::network_status))
         .route("/api/sync/config", get(api::config).put(api::set_config))
         .route(OPENAPI_PATH, get(openapi_json))
-        .fallback(no_such_route)
+        .fallback(outside_the_routes)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(refuse_large_bodies))
@@ -176,19 +197,47 @@ async fn openapi_json() -> impl IntoResponse {
     axum::Json(openapi::document())
 }
 
-async fn no_such_route(method: Method, uri: Uri) -> ApiError {
-    ApiError::no_such_route(&format!("{method} {}", uri.path()))
+/// An unknown path under `/api/` is the API's JSON 404; anything else is the web UI's.
+async fn outside_the_routes(method: Method, uri: Uri) -> Response {
+    if is_api(uri.path()) {
+        ApiError::no_such_route(&format!("{method} {}", uri.path())).into_response()
+    } else {
+        ui::serve(method, uri).await
+    }
+}
+
+fn is_api(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// The address to give people: on a wildcard bind, this computer's name (another PC cannot
+/// open 0.0.0.0).
+fn browser_url(addr: SocketAddr) -> String {
+    if !addr.ip().is_unspecified() {
+        return format!("http://{addr}/");
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "<this computer's address>".to_string());
+    format!("http://{host}:{}/", addr.port())
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::method_not_allowed(method.as_str(), uri.path())
 }
 
-/// Every path but the API description needs the token, in the `Authorization` header and
+/// Every API path but its description needs the token, in the `Authorization` header and
 /// only there: a token in the URL ends up in proxy and server logs and browser history, so
-/// it is refused even next to a correct header.
+/// it is refused even next to a correct header. The web UI's files need none: they are the
+/// same for everyone and hold nothing secret.
 async fn require_token(State(app): State<App>, req: Request, next: Next) -> Response {
-    if req.uri().path() == OPENAPI_PATH {
+    let path = req.uri().path();
+    // What reached an API route, however its path is spelled, is the API.
+    let routed = req.extensions().get::<MatchedPath>().is_some();
+    if path == OPENAPI_PATH || !(routed || is_api(path)) {
         return next.run(req).await;
     }
     if token_in_query(req.uri().query()) {

@@ -157,6 +157,11 @@ fn schemas() -> Value {
                     "message": { "type": "string" }
                 }))
             },
+            "quarantined": {
+                "type": "object",
+                "description": "Collection name -> documents set aside (quarantined) because a database refused them; also listed in errors",
+                "additionalProperties": { "type": "integer", "minimum": 0 }
+            },
             "documentsRead": counts(),
             "host": { "type": "string" }
         })),
@@ -179,7 +184,26 @@ fn schemas() -> Value {
                 "type": ["number", "null"],
                 "description": "How far this computer's clock is ahead of the cloud's (negative: behind); null before the first check"
             },
-            "clockWarning": { "type": ["string", "null"], "description": "Set when the clock is off by more than 2 minutes: what to do" }
+            "clockWarning": { "type": ["string", "null"], "description": "Set when the clock is off by more than 2 minutes: what to do" },
+            "quarantinedDocuments": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Documents set aside because a database refused them; every sync tries them again"
+            },
+            "quarantined": {
+                "type": "array",
+                "description": "The oldest quarantined documents (at most 20), with why and what to do",
+                "items": r("QuarantinedDocument")
+            }
+        })),
+        "QuarantinedDocument": object("A document set aside because a database refused it", json!({
+            "collection": { "type": "string" },
+            "documentId": { "type": "string" },
+            "side": { "type": "string", "enum": ["local", "cloud"] },
+            "reason": { "type": "string" },
+            "firstSeen": time(),
+            "lastSeen": time(),
+            "attempts": count()
         })),
         "Conflict": object("A conflict, with both versions and what a person decided", json!({
             "_id": { "type": "string" },
@@ -418,7 +442,7 @@ pub fn document() -> Value {
         "info": {
             "title": "TempleSync API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Two-way sync between the temple's local MongoDB and its cloud copy. Every /api/sync path needs 'Authorization: Bearer <token>' (the token is in TEMPLESYNC_API_TOKEN or the file named when `templesync serve` first started). Errors are {code, message}; bodies larger than 1 MiB are refused with 413; unknown paths answer 404 and wrong methods 405, with the same error body."
+            "description": "Two-way sync between the temple's local MongoDB and its cloud copy. Every /api/sync path needs 'Authorization: Bearer <token>' (the token is in TEMPLESYNC_API_TOKEN or the file named when `templesync serve` first started). Errors are {code, message}; bodies larger than 1 MiB are refused with 413; unknown paths under /api answer 404 and wrong methods 405, with the same error body. Paths outside /api serve TempleSync's web UI (public; it asks for the token and sends it with each API request)."
         },
         "security": [ { "bearerAuth": [] } ],
         "paths": paths(),
