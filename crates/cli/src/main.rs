@@ -117,6 +117,9 @@ fn bad_arguments(e: clap::Error, json: bool) -> ExitCode {
         let joined = said.join(" ");
         let message = joined.strip_prefix("error: ").unwrap_or(&joined);
         output::json_error("bad_arguments", message);
+        // The same words on stderr, on one line, as for every other refusal.
+        eprintln!("Error: {message}");
+        return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
     }
     let _ = e.print();
     ExitCode::from(e.exit_code().clamp(0, 255) as u8)
