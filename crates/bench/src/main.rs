@@ -265,6 +265,8 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let repo = repo_root();
+    // The commit as the run starts (the tree may move on while a long run goes).
+    let git_at_start = machine::git(&repo);
     let mut sizes = args.sizes.clone();
     sizes.sort_unstable();
     sizes.dedup();
@@ -566,7 +568,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         machine: machine::Machine::now(),
         load: Some(sampler.summary(load_start)),
-        git: machine::git(&repo),
+        git: git_at_start,
         engine: engine.clone(),
         servers: Servers {
             kind: if given { "given" } else { "secantusdb" }.into(),

@@ -190,14 +190,14 @@ impl Engine {
         self.inner.dbs.remote_host.as_deref()
     }
 
-    /// A run that failed on a connection-level error of a database that no longer answers is
+    /// A run that failed on a connection error (not an answer) of a database that no longer answers is
     /// reported as "cannot reach" it: that tells people what is wrong and what to do, and
     /// front ends show it as offline.
     async fn explain_failure(&self, e: Error) -> Error {
         match &e {
             Error::Database {
                 side: Side::Remote,
-                transient: true,
+                network: true,
                 ..
             } => match self.ping_remote(Duration::from_secs(3)).await {
                 Err(unreachable @ Error::RemoteUnreachable { .. }) => unreachable,
@@ -205,7 +205,7 @@ impl Engine {
             },
             Error::Database {
                 side: Side::Local,
-                transient: true,
+                network: true,
                 ..
             } => match tokio::time::timeout(Duration::from_secs(3), self.ping_local()).await {
                 Ok(Err(unreachable @ Error::LocalUnreachable { .. })) => unreachable,
@@ -226,11 +226,13 @@ impl Engine {
                 context,
                 message,
                 transient,
+                network,
                 side,
             } => Error::Database {
                 context,
                 message: scrub(&message, &self.inner.secrets),
                 transient,
+                network,
                 side,
             },
             Error::RemoteUnreachable { host, reason } => Error::RemoteUnreachable {

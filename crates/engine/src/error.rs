@@ -80,6 +80,9 @@ pub enum Error {
         context: String,
         message: String,
         transient: bool,
+        /// The connection failed (closed, timed out, no server to talk to), as opposed to
+        /// the server answering with an error.
+        network: bool,
         side: Side,
     },
 }
@@ -139,6 +142,8 @@ impl Error {
             context: context.into(),
             message: describe_driver_error(err),
             transient: is_transient_driver_error(err),
+            network: is_network_error(err)
+                || matches!(*err.kind, mongodb::error::ErrorKind::ServerSelection { .. }),
             side,
         }
     }
@@ -313,6 +318,7 @@ mod tests {
                 context: "c".into(),
                 message: "m".into(),
                 transient: false,
+                network: false,
                 side: Side::Local,
             },
         ];

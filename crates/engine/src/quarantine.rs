@@ -268,6 +268,7 @@ mod tests {
             context: "inserting documents".into(),
             message: message.into(),
             transient,
+            network: false,
             side: Side::Remote,
         }
     }
@@ -314,6 +315,7 @@ mod tests {
             context: "inserting documents".into(),
             message: "disk quota exceeded (code 12345)".into(),
             transient: false,
+            network: false,
             side: Side::Local,
         };
         let sides = vec![(Bson::Int32(1), e()), (Bson::Int32(2), other_side)];

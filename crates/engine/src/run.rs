@@ -1609,6 +1609,7 @@ async fn apply_cas_command(
         context: what.into(),
         message: format!("{message} (code {code})"),
         transient: crate::error::TRANSIENT_CODES.contains(&code),
+        network: false,
         side,
     };
     if let Ok(wce) = reply.get_document("writeConcernError") {

@@ -204,6 +204,7 @@ mod tests {
                     context: "c".into(),
                     message: "m".into(),
                     transient: false,
+                    network: false,
                     side: templesync_engine::error::Side::Local,
                 },
                 500,
