@@ -490,7 +490,7 @@ impl Serve {
         let log = logs().join(format!("{test}.serve.log"));
         let out = std::fs::File::create(&log).unwrap();
         let settings = o.settings(0);
-        let mut child = Command::new(binary())
+        let mut child = Command::new(templesync_tests::templesync_binary())
             .args(["serve", "--bind", "127.0.0.1:0", "--token-file"])
             .arg(&token_file)
             // No .env of a developer's checkout is picked up.
@@ -542,26 +542,6 @@ impl Serve {
         let _ = self.child.start_kill();
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-}
-
-/// The `templesync` binary next to this test's (target/debug/templesync), built from the
-/// current sources by scripts/test-browser.sh; or `TEMPLESYNC_BIN`.
-fn binary() -> PathBuf {
-    let bin = std::env::var_os("TEMPLESYNC_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let exe = std::env::current_exe().unwrap();
-            exe.parent()
-                .and_then(Path::parent)
-                .unwrap()
-                .join("templesync")
-        });
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (`cargo build --bin templesync`, as scripts/test-browser.sh does)",
-        bin.display()
-    );
-    bin
 }
 
 // ---- The browser ----

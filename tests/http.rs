@@ -7,16 +7,16 @@
 //! into the target directory this test runs from): `cargo test` builds only the binary's
 //! unit-test harness, and a test of yesterday's binary proves nothing.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bson::{Document, doc, oid::ObjectId};
 use mongodb::Database;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use templesync_tests::app::{Listening, spawn_listening};
 use templesync_tests::fixture::*;
 use templesync_tests::{MongoServer, ServerOptions};
 
@@ -129,24 +129,6 @@ struct Serve {
     token: String,
 }
 
-fn drain(
-    stream: impl Read + Send + 'static,
-    output: Arc<Mutex<String>>,
-    listening: mpsc::Sender<String>,
-) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if let Some(url) = line.strip_prefix("Listening on ") {
-                let _ = listening.send(url.trim().to_string());
-            }
-            let mut out = output.lock().unwrap();
-            out.push_str(&line);
-            out.push('\n');
-        }
-    });
-}
-
 impl Serve {
     /// Starts `templesync serve --bind 127.0.0.1:0` and waits for its "Listening on" line.
     fn start(setup: &Setup) -> Serve {
@@ -159,37 +141,18 @@ impl Serve {
             .env("TEMPLESYNC_LOG", "info,templesync=debug")
             .env_remove("MONGODB_CLOUD_URL")
             .env_remove("TEMPLESYNC_API_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdin(Stdio::null());
         if let Some(url) = &setup.remote_url {
             cmd.env("MONGODB_CLOUD_URL", url);
         }
         if let Some(t) = &setup.env_token {
             cmd.env("TEMPLESYNC_API_TOKEN", t);
         }
-        let mut child = cmd.spawn().expect("templesync serve starts");
-        let output = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        drain(child.stdout.take().unwrap(), output.clone(), tx.clone());
-        drain(child.stderr.take().unwrap(), output.clone(), tx);
-        let deadline = Instant::now() + START_DEADLINE;
-        let base = loop {
-            if let Ok(url) = rx.recv_timeout(Duration::from_millis(100)) {
-                break url;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "templesync serve exited ({status}) before listening:\n{}",
-                    output.lock().unwrap()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "templesync serve did not say where it listens within {START_DEADLINE:?}:\n{}",
-                output.lock().unwrap()
-            );
-        };
+        let Listening {
+            child,
+            base,
+            output,
+        } = spawn_listening(&mut cmd, START_DEADLINE);
         assert!(base.starts_with("http://127.0.0.1:"), "{base}");
         let http = reqwest::Client::builder()
             .no_proxy()

@@ -115,31 +115,12 @@ impl Serve {
     /// Starts it with `cli`'s environment (plus `extra_args`) and waits for "Listening on".
     pub fn start(cli: &Cli, extra_args: &[&str]) -> Serve {
         let mut cmd = cli.command(&[&["serve", "--bind", "127.0.0.1:0"][..], extra_args].concat());
-        cmd.env("TEMPLESYNC_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("templesync serve starts");
-        let output = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        drain(child.stdout.take().unwrap(), output.clone(), tx.clone());
-        drain(child.stderr.take().unwrap(), output.clone(), tx);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            if let Ok(url) = rx.recv_timeout(Duration::from_millis(100)) {
-                break url;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "templesync serve exited ({status}):\n{}",
-                    output.lock().unwrap()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "templesync serve did not listen within a minute:\n{}",
-                output.lock().unwrap()
-            );
-        };
+        cmd.env("TEMPLESYNC_LOG", "debug");
+        let Listening {
+            child,
+            base,
+            output,
+        } = spawn_listening(&mut cmd, Duration::from_secs(60));
         Serve {
             child,
             base,
@@ -157,6 +138,48 @@ impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A started `templesync serve`: the process, where it listens (`http://127.0.0.1:PORT`), and
+/// everything it wrote so far, stdout and stderr.
+pub struct Listening {
+    pub child: Child,
+    pub base: String,
+    pub output: Arc<Mutex<String>>,
+}
+
+/// Spawns `cmd` (a `templesync serve`) with its output collected (read on threads of their own,
+/// so it never blocks on a full pipe) and waits for its "Listening on" line. Panics, with what
+/// it wrote, if it exits first or says nothing of the kind within `deadline`.
+pub fn spawn_listening(cmd: &mut Command, deadline: Duration) -> Listening {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("templesync serve starts");
+    let output = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel();
+    drain(child.stdout.take().unwrap(), output.clone(), tx.clone());
+    drain(child.stderr.take().unwrap(), output.clone(), tx);
+    let until = Instant::now() + deadline;
+    let base = loop {
+        if let Ok(url) = rx.recv_timeout(Duration::from_millis(100)) {
+            break url;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "templesync serve exited ({status}) before listening:\n{}",
+                output.lock().unwrap()
+            );
+        }
+        assert!(
+            Instant::now() < until,
+            "templesync serve did not say where it listens within {deadline:?}:\n{}",
+            output.lock().unwrap()
+        );
+    };
+    Listening {
+        child,
+        base,
+        output,
     }
 }
 

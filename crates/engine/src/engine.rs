@@ -542,13 +542,25 @@ impl Engine {
             local_change_streams: self.inner.local_change_streams,
         };
         let mut reads = (0, 0);
+        let outcome = self
+            .sync_collections(&env, &collections, run, &mut reads)
+            .await;
+        run.documents_read =
+            BTreeMap::from([("local".into(), reads.0), ("remote".into(), reads.1)]);
+        outcome
+    }
+
+    /// Each collection's part of the run, in turn, then the catch-up below.
+    async fn sync_collections(
+        &self,
+        env: &RunEnv<'_>,
+        collections: &[String],
+        run: &mut SyncRun,
+        reads: &mut (u64, u64),
+    ) -> Result<()> {
         let mut written = Vec::with_capacity(collections.len());
-        for name in &collections {
-            let r = self.sync_collection(&env, name, run, &mut reads).await;
-            if let Err(e) = r {
-                run.documents_read = reads_map(reads);
-                return Err(e);
-            }
+        for name in collections {
+            self.sync_collection(env, name, run, reads).await?;
             written.push(
                 run.local_to_remote.get(name).copied().unwrap_or(0)
                     + run.remote_to_local.get(name).copied().unwrap_or(0),
@@ -562,16 +574,12 @@ impl Engine {
         // the end. Changes found on the way are synced as usual.
         for (i, name) in collections.iter().enumerate() {
             let later: u64 = written[i + 1..].iter().sum();
-            if later < cfg.batch_size.max(1) as u64 {
+            if later < env.cfg.batch_size.max(1) as u64 {
                 continue;
             }
             tracing::debug!(collection = %name, later, "catching up with the change feeds");
-            if let Err(e) = self.sync_collection(&env, name, run, &mut reads).await {
-                run.documents_read = reads_map(reads);
-                return Err(e);
-            }
+            self.sync_collection(env, name, run, reads).await?;
         }
-        run.documents_read = reads_map(reads);
         Ok(())
     }
 
@@ -772,10 +780,6 @@ fn assert_send(e: &Engine) {
     is_send(&e.sync(SyncRequest::manual()));
     is_send(&e.status());
     is_send(&e.auto_resolve(1, ""));
-}
-
-fn reads_map((local, remote): (u64, u64)) -> BTreeMap<String, u64> {
-    BTreeMap::from([("local".into(), local), ("remote".into(), remote)])
 }
 
 #[cfg(test)]

@@ -54,6 +54,17 @@ fn process_is_gone(pid: i64) -> bool {
     cfg!(target_os = "linux") && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Whether a held lock can be taken over at once: its holder is a process of this computer
+/// that no longer exists, or this very process, which no longer holds it (it left it behind).
+fn abandoned(lock: &Document) -> bool {
+    let pid = lock.get_i64("pid").unwrap_or(0);
+    let ours = std::process::id() as i64;
+    let holder = lock.get_str("holder").unwrap_or_default();
+    lock.get_str("host").ok() == Some(this_host().as_str())
+        && ((pid != ours && pid > 0 && process_is_gone(pid))
+            || (pid == ours && !holder.is_empty() && !live_holders().contains(holder)))
+}
+
 impl RunLock {
     pub async fn acquire(
         db: &mongodb::Database,
@@ -106,13 +117,8 @@ impl RunLock {
         };
         // Held. If by a process of this computer that no longer exists, or left behind by this
         // process, take it over.
-        let same_host = current.get_str("host").ok() == Some(host.as_str());
         let their_pid = current.get_i64("pid").unwrap_or(0);
-        let their_holder = current.get_str("holder").unwrap_or_default();
-        let gone = their_pid != pid && their_pid > 0 && process_is_gone(their_pid);
-        let left_behind =
-            their_pid == pid && !their_holder.is_empty() && !live_holders().contains(their_holder);
-        if same_host && (gone || left_behind) {
+        if abandoned(&current) {
             let filter = doc! { "_id": LOCK_ID, "holder": current.get("holder").cloned().unwrap_or(Bson::Null) };
             let taken = coll.update_one(filter, claim).await.map_err(|e| map(&e))?;
             if taken.modified_count == 1 {
@@ -197,15 +203,7 @@ pub(crate) async fn is_held(db: &mongodb::Database, clock: &dyn Clock) -> Result
                 .get_datetime("expiresAt")
                 .map(|t| t.to_chrono() > clock.now())
                 .unwrap_or(false);
-            let ours = std::process::id() as i64;
-            let gone = d.get_str("host").ok() == Some(this_host().as_str())
-                && d.get_i64("pid").is_ok_and(|pid| {
-                    (pid != ours && process_is_gone(pid))
-                        || (pid == ours
-                            && d.get_str("holder")
-                                .is_ok_and(|h| !live_holders().contains(h)))
-                });
-            held && live && !gone
+            held && live && !abandoned(&d)
         }
     })
 }
