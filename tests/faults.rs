@@ -14,7 +14,7 @@
 //! needs the binary: `cargo build -p templesync-cli` first. `TEMPLESYNC_FAULTS=closed,kill`
 //! runs only some faults (names as in the table).
 //!
-//! The five faults run side by side, each on its own pair of servers; the seven steps of one
+//! The five faults run side by side, each on its own pair of servers; the eight steps of one
 //! fault share that pair, each case in a database of its own.
 
 use std::collections::BTreeMap;
@@ -30,15 +30,7 @@ use templesync_tests::fixture::*;
 
 const COLL: &str = "bookings";
 
-const STEPS: [Step; 7] = [
-    Step::ReadLocalChanges,
-    Step::ReadRemoteChanges,
-    Step::PushedBatch,
-    Step::AppliedLocal,
-    Step::MarkSynced,
-    Step::WriteConflicts,
-    Step::SaveCheckpoint,
-];
+const STEPS: [Step; 8] = Step::ALL;
 
 /// Every command the engine sends that a fail point can hit (`hello` and `ping` are the
 /// driver's and the engine's health checks, not the run's work).
@@ -126,7 +118,11 @@ impl Fault {
 /// checkpoint saved once or twice per run).
 fn occurrence(step: Step) -> u32 {
     match step {
-        Step::PushedBatch | Step::AppliedLocal | Step::MarkSynced | Step::WriteConflicts => 2,
+        Step::Decided
+        | Step::PushedBatch
+        | Step::AppliedLocal
+        | Step::MarkSynced
+        | Step::WriteConflicts => 2,
         _ => 1,
     }
 }

@@ -834,16 +834,7 @@ async fn a_second_sync_while_one_runs_is_refused_and_a_crashed_holder_does_not_b
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_cut_at_any_step_is_completed_by_the_next_with_no_loss_or_duplicates() {
-    let steps = [
-        Step::ReadLocalChanges,
-        Step::PushedBatch,
-        Step::AppliedLocal,
-        Step::MarkSynced,
-        Step::WriteConflicts,
-        Step::ReadRemoteChanges,
-        Step::SaveCheckpoint,
-    ];
-    let cases = steps.iter().flat_map(|s| [(*s, true), (*s, false)]);
+    let cases = Step::ALL.iter().flat_map(|s| [(*s, true), (*s, false)]);
     for (n, (cut_at, local_streams)) in cases.enumerate() {
         let o = Office::start().await;
         let (l, r) = (o.local(0).await, o.remote().await);
@@ -1186,7 +1177,8 @@ async fn office_edits_between_reading_and_writing_a_pulled_batch_are_kept() {
         let (l2, flag) = (l2.clone(), flag.clone());
         let bookings = coll_name == "bookings";
         async move {
-            if bookings && step == Step::PushedBatch && !flag.swap(true, Ordering::SeqCst) {
+            // Read and decided, nothing written yet.
+            if bookings && step == Step::Decided && !flag.swap(true, Ordering::SeqCst) {
                 tms_edit(&l2, "bookings", 3, doc! { "name": "renamed here" }).await;
                 tms_edit(&l2, "bookings", 6, doc! { "name": "still wanted" }).await;
             }

@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use bson::{Bson, RawDocumentBuf, doc};
 use futures::TryStreamExt;
 use mongodb::Database;
@@ -75,7 +75,7 @@ impl Figure {
         }
     }
 
-    fn failed(why: impl Into<String>) -> Figure {
+    pub(crate) fn failed(why: impl Into<String>) -> Figure {
         Figure {
             error: Some(why.into()),
             load1_at_start: load1(),
@@ -367,6 +367,86 @@ pub async fn ceiling_initial(place: &Place) -> Figure {
             writes: Some(Writes {
                 to_remote: read,
                 to_local: 0,
+            }),
+            load1_at_start: load,
+            ..Figure::default()
+        },
+        Err(e) => Figure::failed(format!("{e:#}")),
+    }
+}
+
+/// What keeping the data model's `syncedAt`/`syncStatus` true costs at the least, on the
+/// ceiling's local side right after its copy: every local document marked synced
+/// (`syncedAt` = its `updatedAt`, `syncStatus: "synced"`), one `update` statement a document
+/// with the cheapest filter (`_id` and `updatedAt` equality), 1000 statements to a command,
+/// reading only `_id` and `updatedAt`. Any sync that marks what it synced does at least this
+/// on the local server besides the copy, so the plain copy plus this is the floor for such a
+/// sync (`docs/benchmarks.md`).
+pub async fn marks_alone(place: &Place) -> Figure {
+    let load = load1();
+    let start = Instant::now();
+    let marked = async {
+        let (mut read, mut matched) = (0u64, 0u64);
+        for name in COLLECTIONS {
+            let coll = place.local.collection::<bson::Document>(name);
+            let mut cursor = coll
+                .find(doc! {})
+                .projection(doc! {"_id": 1, "updatedAt": 1})
+                .batch_size(CHUNK as u32)
+                .await?;
+            let mut updates = Vec::with_capacity(CHUNK);
+            loop {
+                let next = cursor.try_next().await?;
+                let end = next.is_none();
+                if let Some(d) = next {
+                    read += 1;
+                    let (id, at) = (d.get("_id").cloned(), d.get("updatedAt").cloned());
+                    let (Some(id), Some(at)) = (id, at) else {
+                        bail!("a {name} document without _id or updatedAt");
+                    };
+                    updates.push(Bson::Document(doc! {
+                        "q": {"_id": id, "updatedAt": at.clone()},
+                        "u": {"$set": {"syncedAt": at, "syncStatus": "synced"}},
+                    }));
+                }
+                if updates.len() == CHUNK || (end && !updates.is_empty()) {
+                    let reply = place
+                        .local
+                        .run_command(doc! {
+                            "update": name,
+                            "updates": std::mem::take(&mut updates),
+                            "ordered": false,
+                        })
+                        .await?;
+                    matched += match reply.get("n") {
+                        Some(Bson::Int32(k)) => u64::try_from(*k)?,
+                        Some(Bson::Int64(k)) => u64::try_from(*k)?,
+                        other => bail!("an update reply without a count: {other:?}"),
+                    };
+                }
+                if end {
+                    break;
+                }
+            }
+        }
+        ensure!(
+            matched == read,
+            "marked {matched} of the {read} local documents"
+        );
+        anyhow::Ok(read)
+    }
+    .await;
+    let seconds = start.elapsed().as_secs_f64();
+    match marked {
+        Ok(n) => Figure {
+            seconds: Some(seconds),
+            documents_read: Some(Reads {
+                local: n,
+                remote: 0,
+            }),
+            writes: Some(Writes {
+                to_remote: 0,
+                to_local: n,
             }),
             load1_at_start: load,
             ..Figure::default()

@@ -23,7 +23,9 @@ use clap::Parser;
 use mongodb::{Client, Database};
 use templesync_tests::MongoServer;
 
-use crate::contenders::{Baseline, EngineBin, Figure, Place, ceiling_incremental, ceiling_initial};
+use crate::contenders::{
+    Baseline, EngineBin, Figure, Place, ceiling_incremental, ceiling_initial, marks_alone,
+};
 use crate::data::{EditPlan, Mix};
 use crate::machine::LoadSampler;
 use crate::process::RssProbe;
@@ -443,6 +445,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
         log(t0, format!("N={n}: ceiling: initial copy"));
         let c_initial = ceiling_initial(&places.ceiling).await.per(n);
+        log(
+            t0,
+            format!("N={n}: marking every local document synced, alone (the ceiling's side)"),
+        );
+        let marks = marks_alone(&places.ceiling).await.per(n);
         let mut c_incremental = None;
         if let Some(plan) = &plan {
             apply("ceiling");
@@ -482,6 +489,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             engine: e_initial,
             ceiling: c_initial,
             baseline: b_initial,
+            marks: Some(marks),
         });
         let mut last = Kind::Initial;
         if let Some((e_quiet, e_incremental)) = e_more {
@@ -493,6 +501,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 engine: e_quiet,
                 ceiling: Figure::not_measured("nothing to copy"),
                 baseline: b_quiet,
+                marks: None,
             });
             scenarios.push(Scenario {
                 scenario: Kind::Incremental,
@@ -500,6 +509,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 engine: e_incremental,
                 ceiling: c_incremental.unwrap_or_else(|| Figure::not_measured("not run")),
                 baseline: b_incremental,
+                marks: None,
             });
             last = Kind::Incremental;
         }

@@ -58,17 +58,7 @@ pub fn from_env() -> Result<Option<StepHook>, String> {
 }
 
 fn parse_step(name: &str) -> Option<Step> {
-    [
-        Step::ReadLocalChanges,
-        Step::ReadRemoteChanges,
-        Step::PushedBatch,
-        Step::AppliedLocal,
-        Step::MarkSynced,
-        Step::WriteConflicts,
-        Step::SaveCheckpoint,
-    ]
-    .into_iter()
-    .find(|s| {
+    Step::ALL.into_iter().find(|s| {
         serde_json::to_value(s)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -83,6 +73,7 @@ mod tests {
     #[test]
     fn steps_are_named_as_in_the_engine_s_serialisation() {
         assert_eq!(parse_step("pushed_batch"), Some(Step::PushedBatch));
+        assert_eq!(parse_step("decided"), Some(Step::Decided));
         assert_eq!(parse_step("save_checkpoint"), Some(Step::SaveCheckpoint));
         assert_eq!(parse_step("PushedBatch"), None);
         assert_eq!(parse_step("nowhere"), None);

@@ -17,7 +17,7 @@ use crate::error::{Error, Result, Side};
 use crate::lock::{self, RunLock};
 use crate::logs::{RunStatus, SyncRun, Trigger};
 use crate::quarantine::{self, QuarantinedDocument};
-use crate::run::{CollectionSync, ProgressFn, RunEnv, StepHook};
+use crate::run::{CollectionOutcome, CollectionSync, ProgressFn, RunEnv, StepHook};
 use crate::settings::{Settings, scrub};
 use crate::store::{self, Databases, SYNC_CONFIG, SYNC_LOGS};
 
@@ -117,6 +117,11 @@ pub struct EngineOptions {
     /// standalone `mongod` (tests of that path).
     pub no_local_change_streams: bool,
 }
+
+/// How many collections' parts of a run go on at once. Each holds at most a batch of
+/// documents in memory; the servers interleave the work, so a large collection no longer
+/// makes the small ones wait, and a run's fixed costs (opening feeds, checkpoints) overlap.
+const CONCURRENT_COLLECTIONS: usize = 4;
 
 #[derive(Clone)]
 pub struct Engine {
@@ -550,7 +555,9 @@ impl Engine {
         outcome
     }
 
-    /// Each collection's part of the run, in turn, then the catch-up below.
+    /// Each collection's part of the run, a few at a time, then the catch-up below. A
+    /// collection that fails does not stop the others; the run fails with the first failure
+    /// (in the order of `collections`).
     async fn sync_collections(
         &self,
         env: &RunEnv<'_>,
@@ -558,63 +565,110 @@ impl Engine {
         run: &mut SyncRun,
         reads: &mut (u64, u64),
     ) -> Result<()> {
-        let mut written = Vec::with_capacity(collections.len());
-        for name in collections {
-            self.sync_collection(env, name, run, reads).await?;
-            written.push(
-                run.local_to_remote.get(name).copied().unwrap_or(0)
-                    + run.remote_to_local.get(name).copied().unwrap_or(0),
-            );
+        let parts = self.sync_each(env, collections).await;
+        let mut ended = Vec::with_capacity(collections.len());
+        let mut failed = None;
+        for (name, (out, finished, r)) in collections.iter().zip(parts) {
+            ended.push((finished, out.pushed + out.pulled));
+            Self::tally(name, out, run, reads);
+            if let Err(e) = r {
+                failed.get_or_insert(e);
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         // Each collection's change feeds resume where its own part of the run ended. What the
-        // collections after it wrote (mostly our own writes: documents, synced versions,
-        // marks) lies beyond that point, and the next run would read through all of it just
-        // to find it is not about this collection. After a large run, follow the earlier
-        // collections' feeds to the end now, so the next run (usually a quiet one) starts at
-        // the end. Changes found on the way are synced as usual.
-        for (i, name) in collections.iter().enumerate() {
-            let later: u64 = written[i + 1..].iter().sum();
-            if later < env.cfg.batch_size.max(1) as u64 {
-                continue;
+        // collections still working after that wrote (mostly our own writes: documents,
+        // synced versions, marks) lies beyond that point, and the next run would read through
+        // all of it just to find it is not about this collection. After a large run, follow
+        // those collections' feeds to the end now, so the next run (usually a quiet one)
+        // starts at the end. Changes found on the way are synced as usual.
+        let behind: Vec<String> = collections
+            .iter()
+            .zip(&ended)
+            .filter_map(|(name, (finished, _))| {
+                let later: u64 = ended
+                    .iter()
+                    .filter(|(f, _)| f > finished)
+                    .map(|(_, w)| w)
+                    .sum();
+                (later >= env.cfg.batch_size.max(1) as u64).then(|| {
+                    tracing::debug!(collection = %name, later, "catching up with the change feeds");
+                    name.clone()
+                })
+            })
+            .collect();
+        let mut failed = None;
+        for (name, (out, _, r)) in behind.iter().zip(self.sync_each(env, &behind).await) {
+            Self::tally(name, out, run, reads);
+            if let Err(e) = r {
+                failed.get_or_insert(e);
             }
-            tracing::debug!(collection = %name, later, "catching up with the change feeds");
-            self.sync_collection(env, name, run, reads).await?;
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
-    /// One collection's part of a run, retried on transient errors; adds its figures to `run`.
+    /// The collections' parts, [`CONCURRENT_COLLECTIONS`] at a time; outcomes in the order
+    /// of `names`, each with its place in the order in which they finished.
+    async fn sync_each(
+        &self,
+        env: &RunEnv<'_>,
+        names: &[String],
+    ) -> Vec<(CollectionOutcome, usize, Result<()>)> {
+        use futures::StreamExt;
+        let finished = std::sync::atomic::AtomicUsize::new(0);
+        let finished = &finished;
+        futures::stream::iter(names)
+            .map(|name| async move {
+                let (out, r) = self.sync_collection(env, name).await;
+                let place = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                (out, place, r)
+            })
+            .buffered(CONCURRENT_COLLECTIONS)
+            .collect()
+            .await
+    }
+
+    /// Adds one collection's figures to the run.
+    fn tally(name: &str, out: CollectionOutcome, run: &mut SyncRun, reads: &mut (u64, u64)) {
+        *run.local_to_remote.entry(name.to_string()).or_default() += out.pushed;
+        *run.remote_to_local.entry(name.to_string()).or_default() += out.pulled;
+        *run.conflicts.entry(name.to_string()).or_default() += out.conflicts;
+        run.errors.extend(out.errors);
+        if out.quarantined > 0 {
+            *run.quarantined.entry(name.to_string()).or_default() += out.quarantined;
+        }
+        reads.0 += out.local_read;
+        reads.1 += out.remote_read;
+    }
+
+    /// One collection's part of a run, retried on transient errors: its figures over every
+    /// attempt, and how it ended.
     async fn sync_collection(
         &self,
         env: &RunEnv<'_>,
         name: &str,
-        run: &mut SyncRun,
-        reads: &mut (u64, u64),
-    ) -> Result<()> {
+    ) -> (CollectionOutcome, Result<()>) {
         let cfg = env.cfg;
+        let mut total = CollectionOutcome::default();
         let mut attempt = 0u32;
         loop {
-            let mut cs = CollectionSync::new(env, name)?;
+            let mut cs = match CollectionSync::new(env, name) {
+                Ok(cs) => cs,
+                Err(e) => return (total, Err(self.clean(e))),
+            };
             let r = cs.run().await;
-            let out = cs.out;
-            *run.local_to_remote.entry(name.to_string()).or_default() += out.pushed;
-            *run.remote_to_local.entry(name.to_string()).or_default() += out.pulled;
-            *run.conflicts.entry(name.to_string()).or_default() += out.conflicts;
-            run.errors.extend(out.errors);
-            if out.quarantined > 0 {
-                *run.quarantined.entry(name.to_string()).or_default() += out.quarantined;
-            }
-            reads.0 += out.local_read;
-            reads.1 += out.remote_read;
+            total.add(cs.out);
             match r {
-                Ok(()) => return Ok(()),
+                Ok(()) => return (total, Ok(())),
                 Err(e) if e.is_transient() && attempt < cfg.max_retries => {
                     attempt += 1;
                     let wait = Duration::from_millis(250 * 2u64.pow(attempt.min(5)));
                     tracing::warn!(collection = %name, attempt, error = %self.clean_ref(&e), "transient error; retrying");
                     tokio::time::sleep(wait).await;
                 }
-                Err(e) => return Err(self.clean(e)),
+                Err(e) => return (total, Err(self.clean(e))),
             }
         }
     }

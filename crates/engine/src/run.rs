@@ -38,6 +38,20 @@ pub(crate) struct CollectionOutcome {
     pub remote_read: u64,
 }
 
+impl CollectionOutcome {
+    /// Adds another attempt's figures.
+    pub fn add(&mut self, other: CollectionOutcome) {
+        self.pushed += other.pushed;
+        self.pulled += other.pulled;
+        self.conflicts += other.conflicts;
+        self.errors.extend(other.errors);
+        self.quarantined += other.quarantined;
+        self.scanned |= other.scanned;
+        self.local_read += other.local_read;
+        self.remote_read += other.remote_read;
+    }
+}
+
 /// A live progress report, sent after each batch.
 #[derive(Debug, Clone, serde::Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -59,7 +73,10 @@ pub enum Step {
     ReadLocalChanges,
     /// The cloud's change feed was read.
     ReadRemoteChanges,
-    /// A batch was written to the cloud; the local side is not yet updated.
+    /// A batch's documents were read from both sides and decided; nothing written yet.
+    Decided,
+    /// A batch was written to the cloud (and, at the same time, the documents that are
+    /// written here only); merged documents are not yet written here.
     PushedBatch,
     /// Documents from the cloud were written here; the synced versions are not yet recorded.
     AppliedLocal,
@@ -69,6 +86,20 @@ pub enum Step {
     WriteConflicts,
     /// The collection is done; its checkpoint is about to be saved.
     SaveCheckpoint,
+}
+
+impl Step {
+    /// Every step, in the order a run reaches them.
+    pub const ALL: [Step; 8] = [
+        Step::ReadLocalChanges,
+        Step::ReadRemoteChanges,
+        Step::Decided,
+        Step::PushedBatch,
+        Step::AppliedLocal,
+        Step::MarkSynced,
+        Step::WriteConflicts,
+        Step::SaveCheckpoint,
+    ];
 }
 
 /// Called at each [`Step`] with the collection's name. An error stops the run there, as a
@@ -924,11 +955,9 @@ impl<'a> CollectionSync<'a> {
         self.check_unique_remote(&mut items).await?;
         self.check_unique_local(&mut items).await?;
         lap("unique");
-        self.write_remote(&mut items).await?;
-        lap("remote");
-        self.step(Step::PushedBatch).await?;
-        self.write_local(&mut items).await?;
-        lap("local");
+        self.step(Step::Decided).await?;
+        self.write_sides(&mut items).await?;
+        lap("written");
         self.step(Step::AppliedLocal).await?;
         self.write_bases(&items).await?;
         lap("bases");
@@ -1127,10 +1156,29 @@ impl<'a> CollectionSync<'a> {
         Ok(())
     }
 
-    async fn write_remote(&mut self, items: &mut [Item]) -> Result<()> {
+    /// Writes the batch to both sides: the cloud's writes, and at the same time the local
+    /// writes of documents that go nowhere else (pulls, deletes here); then the local writes
+    /// of merged documents, once their cloud write went through (a cut between the two leaves
+    /// the cloud ahead, which the next run sees as in sync or as a change to bring here).
+    async fn write_sides(&mut self, items: &mut [Item]) -> Result<()> {
+        let (cloud, local) = tokio::join!(
+            send(&self.remote, Side::Remote, self.remote_writes(items)),
+            send(&self.local, Side::Local, self.local_writes(items, false)),
+        );
+        let (cloud, local) = (cloud?, local?);
+        self.remote_outcomes(items, cloud).await?;
+        self.step(Step::PushedBatch).await?;
+        self.local_outcomes(items, local);
+        let merged = send(&self.local, Side::Local, self.local_writes(items, true)).await?;
+        self.local_outcomes(items, merged);
+        Ok(())
+    }
+
+    /// The cloud's writes of a batch: compare-and-set replacements and deletes, and inserts.
+    fn remote_writes(&self, items: &[Item]) -> Writes {
         let now = self.now();
-        let mut inserts: Vec<(usize, Document)> = Vec::new();
-        let mut cas: Vec<(usize, CasWrite)> = Vec::new();
+        let mut inserts = Vec::new();
+        let mut cas = Vec::new();
         for (i, it) in items.iter().enumerate() {
             if it.clash.is_some() || !it.ok {
                 continue;
@@ -1149,7 +1197,12 @@ impl<'a> CollectionSync<'a> {
                 }
             }
         }
-        for (i, outcome) in apply_cas(&self.remote, Side::Remote, cas).await? {
+        Writes { cas, inserts }
+    }
+
+    /// What the cloud said to a batch's writes.
+    async fn remote_outcomes(&mut self, items: &mut [Item], sent: Sent) -> Result<()> {
+        for (i, outcome) in sent.cas {
             let it = &mut items[i];
             match outcome {
                 CasOutcome::Done(op) => {
@@ -1170,18 +1223,9 @@ impl<'a> CollectionSync<'a> {
                 }
             }
         }
-        if inserts.is_empty() {
-            return Ok(());
-        }
-        let failed = insert_all(
-            &self.remote,
-            Side::Remote,
-            inserts.iter().map(|(_, d)| d.clone()).collect(),
-        )
-        .await?;
-        for (pos, (i, doc)) in inserts.iter().enumerate() {
+        for (pos, (i, doc)) in sent.inserts.iter().enumerate() {
             let it = &mut items[*i];
-            match failed.get(&pos) {
+            match sent.refused.get(&pos) {
                 None => {
                     self.echoes_remote
                         .entry(it.key.clone())
@@ -1239,12 +1283,15 @@ impl<'a> CollectionSync<'a> {
         })
     }
 
-    async fn write_local(&mut self, items: &mut [Item]) -> Result<()> {
+    /// The local writes of a batch: those of documents that are written here only
+    /// (`merged` false), or of those also written to the cloud (`merged` true), which wait
+    /// for their cloud write.
+    fn local_writes(&self, items: &[Item], merged: bool) -> Writes {
         let now = self.now();
-        let mut inserts: Vec<(usize, Document)> = Vec::new();
-        let mut cas: Vec<(usize, CasWrite)> = Vec::new();
+        let mut inserts = Vec::new();
+        let mut cas = Vec::new();
         for (i, it) in items.iter().enumerate() {
-            if it.clash.is_some() || !it.ok {
+            if it.clash.is_some() || !it.ok || Self::outgoing(&it.decision).is_some() != merged {
                 continue;
             }
             match (&it.decision, &it.local) {
@@ -1261,7 +1308,12 @@ impl<'a> CollectionSync<'a> {
                 }
             }
         }
-        for (i, outcome) in apply_cas(&self.local, Side::Local, cas).await? {
+        Writes { cas, inserts }
+    }
+
+    /// What this computer's database said to a batch's writes.
+    fn local_outcomes(&mut self, items: &mut [Item], sent: Sent) {
+        for (i, outcome) in sent.cas {
             let it = &mut items[i];
             match outcome {
                 CasOutcome::Done(op) => {
@@ -1279,18 +1331,9 @@ impl<'a> CollectionSync<'a> {
                 }
             }
         }
-        if inserts.is_empty() {
-            return Ok(());
-        }
-        let failed = insert_all(
-            &self.local,
-            Side::Local,
-            inserts.iter().map(|(_, d)| d.clone()).collect(),
-        )
-        .await?;
-        for (pos, (i, _)) in inserts.iter().enumerate() {
+        for (pos, (i, _)) in sent.inserts.iter().enumerate() {
             let it = &mut items[*i];
-            match failed.get(&pos) {
+            match sent.refused.get(&pos) {
                 None => {
                     self.echoes_local
                         .entry(it.key.clone())
@@ -1314,13 +1357,15 @@ impl<'a> CollectionSync<'a> {
                 }
             }
         }
-        Ok(())
     }
 
-    /// Records the versions both sides now hold.
+    /// Records the versions both sides now hold: new ones inserted, changed ones replaced and
+    /// gone ones deleted, each by `_id` (statements by `_id` cost half what one `$in` filter
+    /// does on some servers, and a replacement never leaves a document without its base).
     async fn write_bases(&self, items: &[Item]) -> Result<()> {
         let mut puts = Vec::new();
-        let mut drop_ids = Vec::new();
+        let mut replaces = Vec::new();
+        let mut drops = Vec::new();
         for it in items.iter().filter(|it| it.ok && it.clash.is_none()) {
             let settled: Option<Document> = match &it.decision {
                 Decision::InSync => it.local.as_ref().map(content),
@@ -1330,34 +1375,47 @@ impl<'a> CollectionSync<'a> {
                     _ => None,
                 },
                 Decision::DeleteLocal | Decision::DeleteRemote | Decision::Forget => {
-                    drop_ids.push(it.id.clone());
+                    drops.push(doc! { "q": { "_id": it.id.clone() }, "limit": 1 });
                     None
                 }
                 _ => None,
             };
             if let Some(d) = settled {
                 let h = content_hash(&d);
-                if it.base.as_ref().is_some_and(|b| b.hash == h) {
-                    continue;
+                match &it.base {
+                    Some(b) if b.hash == h => {}
+                    Some(_) => replaces.push(doc! {
+                        "q": { "_id": it.id.clone() },
+                        "u": { "_id": it.id.clone(), "h": h, "doc": d },
+                        "upsert": true,
+                    }),
+                    None => puts.push(doc! { "_id": it.id.clone(), "h": h, "doc": d }),
                 }
-                if it.base.is_some() {
-                    drop_ids.push(it.id.clone());
-                }
-                puts.push(doc! { "_id": it.id.clone(), "h": h, "doc": d });
             }
         }
-        if !drop_ids.is_empty() {
-            self.base
-                .delete_many(doc! { "_id": { "$in": drop_ids } })
-                .await
-                .map_err(db_err(Side::Local, "recording synced versions"))?;
+        let what = "recording synced versions";
+        if !drops.is_empty() {
+            write_by_id(&self.base, Side::Local, "delete", drops, what).await?;
         }
-        if !puts.is_empty() {
-            self.base
-                .insert_many(puts)
-                .ordered(false)
-                .await
-                .map_err(db_err(Side::Local, "recording synced versions"))?;
+        if !replaces.is_empty() {
+            write_by_id(&self.base, Side::Local, "update", replaces, what).await?;
+        }
+        if puts.is_empty() {
+            return Ok(());
+        }
+        let failed = insert_all(&self.base, Side::Local, &puts).await?;
+        let mut again = Vec::new();
+        for (pos, (code, msg)) in failed {
+            if code != 11000 {
+                return Err(refused_write(code, &msg, what, Side::Local));
+            }
+            // A synced version recorded after all (not read with the batch): replace it.
+            let put = puts[pos].clone();
+            let id = put.get("_id").cloned().unwrap_or(Bson::Null);
+            again.push(doc! { "q": { "_id": id }, "u": put, "upsert": true });
+        }
+        if !again.is_empty() {
+            write_by_id(&self.base, Side::Local, "update", again, what).await?;
         }
         Ok(())
     }
@@ -1540,34 +1598,104 @@ async fn apply_cas(
         .partition(|(_, w)| matches!(w, CasWrite::Delete(_)));
     let mut alone = Vec::new();
     for group in [replaces, deletes] {
-        let (mut chunk, mut bytes) = (Vec::new(), 0);
-        for (i, w) in group {
-            let size = w.size();
-            if size > SHARED_COMMAND_BYTES {
-                alone.push((i, w));
-                continue;
-            }
-            if bytes + size > SHARED_COMMAND_BYTES && !chunk.is_empty() {
-                out.extend(apply_cas_command(coll, side, std::mem::take(&mut chunk)).await?);
-                bytes = 0;
-            }
-            chunk.push((i, w));
-            bytes += size;
-        }
-        if !chunk.is_empty() {
+        let (chunks, large) = by_size(group, |(_, w)| w.size());
+        for chunk in chunks {
             out.extend(apply_cas_command(coll, side, chunk).await?);
         }
+        alone.extend(large);
     }
     out.extend(apply_cas_each(coll, side, alone).await?);
     Ok(out)
 }
 
+/// Splits writes into groups of at most [`SHARED_COMMAND_BYTES`] to share a command, and
+/// those larger than that, which go alone.
+fn by_size<T>(writes: Vec<T>, size: impl Fn(&T) -> usize) -> (Vec<Vec<T>>, Vec<T>) {
+    let (mut chunks, mut alone) = (Vec::new(), Vec::new());
+    let (mut chunk, mut bytes) = (Vec::new(), 0);
+    for w in writes {
+        let n = size(&w);
+        if n > SHARED_COMMAND_BYTES {
+            alone.push(w);
+            continue;
+        }
+        if bytes + n > SHARED_COMMAND_BYTES && !chunk.is_empty() {
+            chunks.push(std::mem::take(&mut chunk));
+            bytes = 0;
+        }
+        chunk.push(w);
+        bytes += n;
+    }
+    if !chunk.is_empty() {
+        chunks.push(chunk);
+    }
+    (chunks, alone)
+}
+
+fn bson_len(d: &Document) -> usize {
+    bson::to_vec(d).map(|v| v.len()).unwrap_or(usize::MAX / 4)
+}
+
+/// The error in a write command's reply, if it has one: the first statement refused, or a
+/// write concern that failed.
+fn refusal(reply: &Document, what: &str, side: Side, allow_duplicates: bool) -> Result<()> {
+    let refused = |code: i32, message: &str| refused_write(code, message, what, side);
+    if let Ok(wce) = reply.get_document("writeConcernError") {
+        let code = wce.get_i32("code").unwrap_or(0);
+        return Err(refused(code, wce.get_str("errmsg").unwrap_or_default()));
+    }
+    for e in reply.get_array("writeErrors").into_iter().flatten() {
+        let Some(e) = e.as_document() else { continue };
+        let code = e.get_i32("code").unwrap_or(0);
+        if !(allow_duplicates && code == 11000) {
+            return Err(refused(code, e.get_str("errmsg").unwrap_or_default()));
+        }
+    }
+    Ok(())
+}
+
+/// A write a server refused, as the run's error.
+fn refused_write(code: i32, message: &str, what: &str, side: Side) -> Error {
+    Error::Database {
+        context: what.into(),
+        message: format!("{message} (code {code})"),
+        transient: crate::error::TRANSIENT_CODES.contains(&code),
+        network: false,
+        side,
+    }
+}
+
+/// Sends `statements` (of an `update` or `delete` command, by `_id`) in as few commands as
+/// their sizes allow; fails on the first refused statement.
+async fn write_by_id(
+    coll: &Collection<Document>,
+    side: Side,
+    kind: &str,
+    statements: Vec<Document>,
+    what: &str,
+) -> Result<()> {
+    let (mut chunks, alone) = by_size(statements, bson_len);
+    chunks.extend(alone.into_iter().map(|s| vec![s]));
+    let db = coll.client().database(&coll.namespace().db);
+    let list = if kind == "delete" {
+        "deletes"
+    } else {
+        "updates"
+    };
+    for chunk in chunks {
+        let statements: Vec<Bson> = chunk.into_iter().map(Bson::Document).collect();
+        let command = doc! { kind: coll.name(), list: statements, "ordered": false };
+        let reply = db.run_command(command).await.map_err(db_err(side, what))?;
+        refusal(&reply, what, side, false)?;
+    }
+    Ok(())
+}
+
 impl CasWrite {
     fn size(&self) -> usize {
-        let len = |d: &Document| bson::to_vec(d).map(|v| v.len()).unwrap_or(usize::MAX / 4);
         match self {
-            CasWrite::Replace(q, u) => len(q) + len(u),
-            CasWrite::Delete(q) => len(q),
+            CasWrite::Replace(q, u) => bson_len(q) + bson_len(u),
+            CasWrite::Delete(q) => bson_len(q),
         }
     }
 
@@ -1605,25 +1733,12 @@ async fn apply_cas_command(
     };
     let db = coll.client().database(&coll.namespace().db);
     let reply = db.run_command(command).await.map_err(db_err(side, what))?;
-    let refused = |code: i32, message: &str| Error::Database {
-        context: what.into(),
-        message: format!("{message} (code {code})"),
-        transient: crate::error::TRANSIENT_CODES.contains(&code),
-        network: false,
-        side,
-    };
-    if let Ok(wce) = reply.get_document("writeConcernError") {
-        let code = wce.get_i32("code").unwrap_or(0);
-        return Err(refused(code, wce.get_str("errmsg").unwrap_or_default()));
-    }
+    // A refusal other than a clash stops the batch here (and the quarantine looks for the
+    // document at fault).
+    refusal(&reply, what, side, true)?;
     let mut duplicates = HashSet::new();
     for e in reply.get_array("writeErrors").into_iter().flatten() {
         let Some(e) = e.as_document() else { continue };
-        let code = e.get_i32("code").unwrap_or(0);
-        if code != 11000 {
-            // Not a clash: the batch stops here (and the quarantine looks for the document).
-            return Err(refused(code, e.get_str("errmsg").unwrap_or_default()));
-        }
         let index = match e.get("index") {
             Some(Bson::Int32(i)) => *i as usize,
             Some(Bson::Int64(i)) => *i as usize,
@@ -1703,11 +1818,41 @@ async fn apply_cas_each(
         .collect()
 }
 
+/// A batch's writes to one side, each with its item's position in the batch.
+struct Writes {
+    cas: Vec<(usize, CasWrite)>,
+    inserts: Vec<(usize, Document)>,
+}
+
+/// What one side said to a batch's writes: each compare-and-set's outcome, and the inserts
+/// with the refused ones by position.
+struct Sent {
+    cas: Vec<(usize, CasOutcome)>,
+    inserts: Vec<(usize, Document)>,
+    refused: HashMap<usize, (i32, String)>,
+}
+
+/// Sends a batch's writes to one side.
+async fn send(coll: &Collection<Document>, side: Side, writes: Writes) -> Result<Sent> {
+    let Writes { cas, inserts } = writes;
+    let cas = apply_cas(coll, side, cas).await?;
+    let refused = if inserts.is_empty() {
+        HashMap::new()
+    } else {
+        insert_all(coll, side, inserts.iter().map(|(_, d)| d)).await?
+    };
+    Ok(Sent {
+        cas,
+        inserts,
+        refused,
+    })
+}
+
 /// Inserts unordered; returns the refused ones by position, with code and message.
-async fn insert_all(
+async fn insert_all<'d>(
     coll: &Collection<Document>,
     side: Side,
-    docs: Vec<Document>,
+    docs: impl IntoIterator<Item = &'d Document>,
 ) -> Result<HashMap<usize, (i32, String)>> {
     match coll.insert_many(docs).ordered(false).await {
         Ok(_) => Ok(HashMap::new()),
