@@ -566,18 +566,7 @@ impl Engine {
         reads: &mut (u64, u64),
     ) -> Result<()> {
         let parts = self.sync_each(env, collections).await;
-        let mut ended = Vec::with_capacity(collections.len());
-        let mut failed = None;
-        for (name, (out, finished, r)) in collections.iter().zip(parts) {
-            ended.push((finished, out.pushed + out.pulled));
-            Self::tally(name, out, run, reads);
-            if let Err(e) = r {
-                failed.get_or_insert(e);
-            }
-        }
-        if let Some(e) = failed {
-            return Err(e);
-        }
+        let ended = Self::tally(collections, parts, run, reads)?;
         // Each collection's change feeds resume where its own part of the run ended. What the
         // collections still working after that wrote (mostly our own writes: documents,
         // synced versions, marks) lies beyond that point, and the next run would read through
@@ -599,14 +588,8 @@ impl Engine {
                 })
             })
             .collect();
-        let mut failed = None;
-        for (name, (out, _, r)) in behind.iter().zip(self.sync_each(env, &behind).await) {
-            Self::tally(name, out, run, reads);
-            if let Err(e) = r {
-                failed.get_or_insert(e);
-            }
-        }
-        failed.map_or(Ok(()), Err)
+        let parts = self.sync_each(env, &behind).await;
+        Self::tally(&behind, parts, run, reads).map(|_| ())
     }
 
     /// The collections' parts, [`CONCURRENT_COLLECTIONS`] at a time; outcomes in the order
@@ -630,17 +613,33 @@ impl Engine {
             .await
     }
 
-    /// Adds one collection's figures to the run.
-    fn tally(name: &str, out: CollectionOutcome, run: &mut SyncRun, reads: &mut (u64, u64)) {
-        *run.local_to_remote.entry(name.to_string()).or_default() += out.pushed;
-        *run.remote_to_local.entry(name.to_string()).or_default() += out.pulled;
-        *run.conflicts.entry(name.to_string()).or_default() += out.conflicts;
-        run.errors.extend(out.errors);
-        if out.quarantined > 0 {
-            *run.quarantined.entry(name.to_string()).or_default() += out.quarantined;
+    /// Adds the collections' figures to the run. Returns, for each, its place in the order
+    /// of finishing and the documents it wrote; or the first failure (in the order of
+    /// `names`), once every figure is added.
+    fn tally(
+        names: &[String],
+        parts: Vec<(CollectionOutcome, usize, Result<()>)>,
+        run: &mut SyncRun,
+        reads: &mut (u64, u64),
+    ) -> Result<Vec<(usize, u64)>> {
+        let mut ended = Vec::with_capacity(names.len());
+        let mut failed = None;
+        for (name, (out, finished, r)) in names.iter().zip(parts) {
+            ended.push((finished, out.pushed + out.pulled));
+            *run.local_to_remote.entry(name.clone()).or_default() += out.pushed;
+            *run.remote_to_local.entry(name.clone()).or_default() += out.pulled;
+            *run.conflicts.entry(name.clone()).or_default() += out.conflicts;
+            run.errors.extend(out.errors);
+            if out.quarantined > 0 {
+                *run.quarantined.entry(name.clone()).or_default() += out.quarantined;
+            }
+            reads.0 += out.local_read;
+            reads.1 += out.remote_read;
+            if let Err(e) = r {
+                failed.get_or_insert(e);
+            }
         }
-        reads.0 += out.local_read;
-        reads.1 += out.remote_read;
+        failed.map_or(Ok(ended), Err)
     }
 
     /// One collection's part of a run, retried on transient errors: its figures over every

@@ -39,15 +39,22 @@ async fn load(url: &str, db: &str, sets: &[(&str, Vec<Document>)]) -> anyhow::Re
         .await
         .context("connecting")?;
     let db = client.database(db);
-    for (coll, docs) in sets {
-        for chunk in docs.chunks(1000) {
-            db.collection::<Document>(coll)
-                .insert_many(chunk.to_vec())
-                .await
-                .with_context(|| format!("loading {coll}"))?;
+    let loaded = async {
+        for (coll, docs) in sets {
+            for chunk in docs.chunks(1000) {
+                db.collection::<Document>(coll)
+                    .insert_many(chunk)
+                    .await
+                    .with_context(|| format!("loading {coll}"))?;
+            }
         }
+        anyhow::Ok(())
     }
-    Ok(())
+    .await;
+    // Closed before the runtime goes: a client dropped while it shuts down can panic in the
+    // driver's background tasks.
+    client.shutdown().await;
+    loaded
 }
 
 #[tokio::main]
@@ -60,8 +67,9 @@ async fn main() -> anyhow::Result<()> {
                 .database(&cli.database)
                 .collection::<Document>("admins")
                 .count_documents(doc! {})
-                .await?;
-            if existing > 0 {
+                .await;
+            client.shutdown().await;
+            if existing? > 0 {
                 println!("The demo data is already loaded.");
                 return Ok(());
             }
