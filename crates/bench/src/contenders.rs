@@ -333,9 +333,7 @@ fn newest_source(dirs: &[PathBuf]) -> Option<(SystemTime, PathBuf)> {
 /// A plain copy of every local document to the remote: read in batches of 1000,
 /// `insert_many` each batch. Documents are copied as raw BSON, never parsed.
 pub async fn ceiling_initial(place: &Place) -> Figure {
-    let load = load1();
-    let start = Instant::now();
-    let copied = async {
+    timed(async {
         let mut read = 0u64;
         for name in COLLECTIONS {
             let from = place.local.collection::<RawDocumentBuf>(name);
@@ -353,21 +351,30 @@ pub async fn ceiling_initial(place: &Place) -> Figure {
                 to.insert_many(batch).await?;
             }
         }
-        anyhow::Ok(read)
-    }
-    .await;
+        let reads = Reads {
+            local: read,
+            remote: 0,
+        };
+        let writes = Writes {
+            to_remote: read,
+            to_local: 0,
+        };
+        Ok((reads, writes))
+    })
+    .await
+}
+
+/// Work done in this process, timed: its wall time, the documents it read and wrote.
+async fn timed(work: impl Future<Output = anyhow::Result<(Reads, Writes)>>) -> Figure {
+    let load = load1();
+    let start = Instant::now();
+    let done = work.await;
     let seconds = start.elapsed().as_secs_f64();
-    match copied {
-        Ok(read) => Figure {
+    match done {
+        Ok((reads, writes)) => Figure {
             seconds: Some(seconds),
-            documents_read: Some(Reads {
-                local: read,
-                remote: 0,
-            }),
-            writes: Some(Writes {
-                to_remote: read,
-                to_local: 0,
-            }),
+            documents_read: Some(reads),
+            writes: Some(writes),
             load1_at_start: load,
             ..Figure::default()
         },
@@ -383,9 +390,7 @@ pub async fn ceiling_initial(place: &Place) -> Figure {
 /// on the local server besides the copy, so the plain copy plus this is the floor for such a
 /// sync (`docs/benchmarks.md`).
 pub async fn marks_alone(place: &Place) -> Figure {
-    let load = load1();
-    let start = Instant::now();
-    let marked = async {
+    timed(async {
         let (mut read, mut matched) = (0u64, 0u64);
         for name in COLLECTIONS {
             let coll = place.local.collection::<bson::Document>(name);
@@ -433,57 +438,35 @@ pub async fn marks_alone(place: &Place) -> Figure {
             matched == read,
             "marked {matched} of the {read} local documents"
         );
-        anyhow::Ok(read)
-    }
-    .await;
-    let seconds = start.elapsed().as_secs_f64();
-    match marked {
-        Ok(n) => Figure {
-            seconds: Some(seconds),
-            documents_read: Some(Reads {
-                local: n,
-                remote: 0,
-            }),
-            writes: Some(Writes {
-                to_remote: 0,
-                to_local: n,
-            }),
-            load1_at_start: load,
-            ..Figure::default()
-        },
-        Err(e) => Figure::failed(format!("{e:#}")),
-    }
+        let reads = Reads {
+            local: read,
+            remote: 0,
+        };
+        let writes = Writes {
+            to_remote: 0,
+            to_local: read,
+        };
+        Ok((reads, writes))
+    })
+    .await
 }
 
 /// The changed documents only, knowing which they are: each side's new and edited documents
 /// read by id (one `$in` query per collection) and written to the other side (replace by id,
 /// upsert), and each side's deletes deleted on the other (one `delete_many` per collection).
 pub async fn ceiling_incremental(place: &Place, plan: &EditPlan) -> Figure {
-    let load = load1();
-    let start = Instant::now();
-    let copied = async {
-        let up = copy_changes(&place.local, &place.remote, &plan.local).await?;
-        let down = copy_changes(&place.remote, &place.local, &plan.remote).await?;
-        anyhow::Ok((up, down))
-    }
-    .await;
-    let seconds = start.elapsed().as_secs_f64();
-    match copied {
-        Ok(((read_local, to_remote), (read_remote, to_local))) => Figure {
-            seconds: Some(seconds),
-            documents_read: Some(Reads {
-                local: read_local,
-                remote: read_remote,
-            }),
-            writes: Some(Writes {
+    timed(async {
+        let (local, to_remote) = copy_changes(&place.local, &place.remote, &plan.local).await?;
+        let (remote, to_local) = copy_changes(&place.remote, &place.local, &plan.remote).await?;
+        Ok((
+            Reads { local, remote },
+            Writes {
                 to_remote,
                 to_local,
-            }),
-            load1_at_start: load,
-            ..Figure::default()
-        },
-        Err(e) => Figure::failed(format!("{e:#}")),
-    }
+            },
+        ))
+    })
+    .await
 }
 
 fn by_collection(ids: impl Iterator<Item = Id>) -> BTreeMap<&'static str, Vec<Bson>> {
