@@ -1400,22 +1400,12 @@ impl<'a> CollectionSync<'a> {
         if !replaces.is_empty() {
             write_by_id(&self.base, Side::Local, "update", replaces, what).await?;
         }
-        if puts.is_empty() {
-            return Ok(());
-        }
-        let failed = insert_all(&self.base, Side::Local, &puts).await?;
-        let mut again = Vec::new();
-        for (pos, (code, msg)) in failed {
-            if code != 11000 {
-                return Err(refused_write(code, &msg, what, Side::Local));
-            }
-            // A synced version recorded after all (not read with the batch): replace it.
-            let put = puts[pos].clone();
-            let id = put.get("_id").cloned().unwrap_or(Bson::Null);
-            again.push(doc! { "q": { "_id": id }, "u": put, "upsert": true });
-        }
-        if !again.is_empty() {
-            write_by_id(&self.base, Side::Local, "update", again, what).await?;
+        if !puts.is_empty() {
+            self.base
+                .insert_many(puts)
+                .ordered(false)
+                .await
+                .map_err(db_err(Side::Local, what))?;
         }
         Ok(())
     }
@@ -1639,7 +1629,13 @@ fn bson_len(d: &Document) -> usize {
 /// The error in a write command's reply, if it has one: the first statement refused, or a
 /// write concern that failed.
 fn refusal(reply: &Document, what: &str, side: Side, allow_duplicates: bool) -> Result<()> {
-    let refused = |code: i32, message: &str| refused_write(code, message, what, side);
+    let refused = |code: i32, message: &str| Error::Database {
+        context: what.into(),
+        message: format!("{message} (code {code})"),
+        transient: crate::error::TRANSIENT_CODES.contains(&code),
+        network: false,
+        side,
+    };
     if let Ok(wce) = reply.get_document("writeConcernError") {
         let code = wce.get_i32("code").unwrap_or(0);
         return Err(refused(code, wce.get_str("errmsg").unwrap_or_default()));
@@ -1652,17 +1648,6 @@ fn refusal(reply: &Document, what: &str, side: Side, allow_duplicates: bool) -> 
         }
     }
     Ok(())
-}
-
-/// A write a server refused, as the run's error.
-fn refused_write(code: i32, message: &str, what: &str, side: Side) -> Error {
-    Error::Database {
-        context: what.into(),
-        message: format!("{message} (code {code})"),
-        transient: crate::error::TRANSIENT_CODES.contains(&code),
-        network: false,
-        side,
-    }
 }
 
 /// Sends `statements` (of an `update` or `delete` command, by `_id`) in as few commands as
