@@ -23,10 +23,37 @@ pub fn content(doc: &Document) -> Document {
 }
 
 /// A hash of the content, stored with the last-synced version so that "did this side change
-/// since the last sync?" is answered without comparing whole documents.
+/// since the last sync?" is answered without comparing whole documents. A numeric `_id` is
+/// hashed in its canonical form ([`canonical_id`]): `1` and `1.0` are the same document.
 pub fn content_hash(doc: &Document) -> String {
-    let bytes = bson::to_vec(&content(doc)).unwrap_or_default();
+    let mut c = content(doc);
+    if let Some(id) = c.get("_id")
+        && let Some(canon) = canonical_number(id)
+    {
+        c.insert("_id", canon);
+    }
+    let bytes = bson::to_vec(&c).unwrap_or_default();
     blake3::hash(&bytes).to_hex()[..32].to_string()
+}
+
+/// An `_id` as MongoDB compares it: `1`, `1.0` and `NumberLong(1)` are one id (mongosh and
+/// Compass write doubles, the TMS and drivers integers). Integral numbers take the smallest
+/// integer type that holds them; other values are themselves.
+pub fn canonical_id(id: &Bson) -> Bson {
+    canonical_number(id).unwrap_or_else(|| id.clone())
+}
+
+fn canonical_number(v: &Bson) -> Option<Bson> {
+    let as_int = |i: i64| match i32::try_from(i) {
+        Ok(small) => Bson::Int32(small),
+        Err(_) => Bson::Int64(i),
+    };
+    match v {
+        Bson::Int32(_) => None,
+        Bson::Int64(i) => Some(as_int(*i)),
+        Bson::Double(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(as_int(*f as i64)),
+        _ => None,
+    }
 }
 
 /// Byte equality of two BSON values.
@@ -44,14 +71,15 @@ fn value_bytes(v: &Bson) -> Vec<u8> {
     bson::to_vec(&d).unwrap_or_default()
 }
 
-/// A document `_id` as a key for hash maps: its BSON encoding (type byte included, so the
-/// string "1" and the number 1 stay different ids, as they are in MongoDB).
+/// A document `_id` as a key for hash maps: the BSON encoding of its [`canonical_id`] (type
+/// byte included, so the string "1" and the number 1 stay different ids, as they are in
+/// MongoDB, while `1`, `1.0` and `NumberLong(1)` are one).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IdKey(Vec<u8>);
 
 impl IdKey {
     pub fn of(id: &Bson) -> IdKey {
-        IdKey(value_bytes(id))
+        IdKey(value_bytes(&canonical_id(id)))
     }
 
     /// The `_id` back as BSON.
@@ -137,6 +165,27 @@ mod tests {
     fn nan_equals_itself_so_a_nan_field_does_not_look_changed_forever() {
         let nan = Bson::Double(f64::NAN);
         assert!(same_value(Some(&nan), Some(&nan)));
+    }
+
+    #[test]
+    fn numeric_ids_equal_in_mongodb_are_one_key_and_one_hash() {
+        let ids = [Bson::Int32(1), Bson::Int64(1), Bson::Double(1.0)];
+        for id in &ids {
+            assert_eq!(IdKey::of(id), IdKey::of(&Bson::Int32(1)), "{id:?}");
+            let d = doc! { "_id": id.clone(), "name": "x" };
+            assert_eq!(
+                content_hash(&d),
+                content_hash(&doc! { "_id": 1, "name": "x" })
+            );
+        }
+        assert_ne!(IdKey::of(&Bson::Double(1.5)), IdKey::of(&Bson::Int32(1)));
+        assert_eq!(canonical_id(&Bson::Int64(1 << 40)), Bson::Int64(1 << 40));
+        assert_eq!(canonical_id(&Bson::Double(1.5)), Bson::Double(1.5));
+        // A number is still not a string.
+        assert_ne!(
+            IdKey::of(&Bson::Double(1.0)),
+            IdKey::of(&Bson::String("1".into()))
+        );
     }
 
     #[test]

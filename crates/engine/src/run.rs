@@ -138,6 +138,9 @@ struct Item {
     local: Option<Document>,
     base: Option<BaseEntry>,
     remote: Option<Document>,
+    /// The cloud document's own `_id` where it is another type than [`Item::id`] (`1` against
+    /// `1.0`): writes there keep it, since MongoDB never lets an `_id` change.
+    remote_id: Option<Bson>,
     decision: Decision,
     clash: Option<UniqueClash>,
     /// Whether every write this item needed went through.
@@ -206,6 +209,23 @@ pub(crate) fn unchanged(doc: &Document) -> Document {
         f.insert(k.clone(), doc! { "$eq": v.clone() });
     }
     f
+}
+
+/// A document read under an `_id` equal to `id` in MongoDB's eyes, with `id` as its `_id`
+/// (so that both sides' versions compare and merge as one document), and its own `_id` where
+/// that differs in type.
+fn same_id(doc: Option<Document>, id: &Bson) -> (Option<Document>, Option<Bson>) {
+    let Some(mut d) = doc else {
+        return (None, None);
+    };
+    match d.get("_id") {
+        Some(own) if !crate::content::same_value(Some(own), Some(id)) => {
+            let own = own.clone();
+            d.insert("_id", id.clone());
+            (Some(d), Some(own))
+        }
+        _ => (Some(d), None),
+    }
 }
 
 /// The value `syncedAt` takes when a version is synced: its `updatedAt`, so that "changed since
@@ -920,10 +940,19 @@ impl<'a> CollectionSync<'a> {
             .map(|id| {
                 let key = IdKey::of(&id);
                 let local = locals.remove(&key);
+                // One `_id` for the item: this computer's as it is written here (`1.0` and `1`
+                // are one document to MongoDB). The cloud's own is kept for writing there.
                 let remote = remotes.remove(&key);
+                let id = [&local, &remote]
+                    .into_iter()
+                    .find_map(|d| d.as_ref().and_then(|d| d.get("_id").cloned()))
+                    .unwrap_or(id);
+                let (remote, remote_id) = same_id(remote, &id);
                 let base = bases.remove(&key).map(|b| BaseEntry {
                     hash: b.get_str("h").unwrap_or_default().to_string(),
-                    doc: b.get_document("doc").cloned().unwrap_or_default(),
+                    doc: same_id(b.get_document("doc").ok().cloned(), &id)
+                        .0
+                        .unwrap_or_default(),
                 });
                 if local.is_some() && base.is_none() {
                     new_local += 1;
@@ -940,6 +969,7 @@ impl<'a> CollectionSync<'a> {
                     local,
                     base,
                     remote,
+                    remote_id,
                     decision,
                     clash: None,
                     ok: true,
@@ -1189,7 +1219,10 @@ impl<'a> CollectionSync<'a> {
                     let Some(doc) = Self::outgoing(d) else {
                         continue;
                     };
-                    let out = as_synced(doc, now);
+                    let mut out = as_synced(doc, now);
+                    if let Some(own) = &it.remote_id {
+                        out.insert("_id", own.clone());
+                    }
                     match r {
                         None => inserts.push((i, out)),
                         Some(r) => cas.push((i, CasWrite::Replace(unchanged(r), out))),
@@ -1384,9 +1417,11 @@ impl<'a> CollectionSync<'a> {
                 let h = content_hash(&d);
                 match &it.base {
                     Some(b) if b.hash == h => {}
+                    // No `_id` in the replacement: the stored one stays (it may be `1` where
+                    // the item's is `1.0`, and an `_id` never changes).
                     Some(_) => replaces.push(doc! {
                         "q": { "_id": it.id.clone() },
-                        "u": { "_id": it.id.clone(), "h": h, "doc": d },
+                        "u": { "h": h, "doc": d },
                         "upsert": true,
                     }),
                     None => puts.push(doc! { "_id": it.id.clone(), "h": h, "doc": d }),
