@@ -124,6 +124,13 @@ pub enum Command {
         limit: u32,
     },
 
+    /// The cloud is not the one this computer last synced with (restored from a backup, or
+    /// another cluster): choose what the next sync does
+    Cloud {
+        #[command(subcommand)]
+        choice: CloudAction,
+    },
+
     /// Serve the REST API for the temple's other software, and keep syncing in the background
     /// (see docs/operations.md)
     Serve {
@@ -138,6 +145,16 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         token_file: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CloudAction {
+    /// Treat this cloud as new and send this computer's data to it: nothing is deleted on
+    /// either side; a document that differs on the two sides becomes a conflict
+    SendLocal,
+    /// Accept the cloud as it is now: documents it no longer has are removed here (unless
+    /// edited here since, which become conflicts; large removals still ask first)
+    Accept,
 }
 
 #[derive(Debug, Subcommand)]

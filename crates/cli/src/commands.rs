@@ -4,7 +4,8 @@
 use std::str::FromStr;
 
 use templesync_engine::{
-    Engine, Resolution, ResolveValue, RunStatus, Settings, Strategy, SyncRequest, Trigger,
+    CloudChoice, Engine, Resolution, ResolveValue, RunStatus, Settings, Strategy, SyncRequest,
+    Trigger,
 };
 
 /// A sync that started but did not complete. Its results (with the error) were already
@@ -20,7 +21,7 @@ impl std::fmt::Display for RunFailed {
 
 impl std::error::Error for RunFailed {}
 
-use crate::args::{Command, ConfigAction, GlobalArgs};
+use crate::args::{CloudAction, Command, ConfigAction, GlobalArgs};
 use crate::output::{self, Clock, Out};
 
 /// The connection settings: the environment (after `.env`), then the command-line overrides.
@@ -141,6 +142,16 @@ pub async fn run(command: Command, engine: &Engine, out: &Out) -> anyhow::Result
         Command::Logs { limit } => {
             let runs = engine.logs(limit).await?;
             out.show(&runs, |r| output::logs_text(r, &Clock::system()))
+        }
+        Command::Cloud { choice } => {
+            let choice = match choice {
+                CloudAction::SendLocal => CloudChoice::SendLocal,
+                CloudAction::Accept => CloudChoice::AcceptCloud,
+            };
+            engine.choose_cloud(choice).await?;
+            out.show(&serde_json::json!({ "choice": choice }), |_| {
+                output::cloud_choice_text(choice)
+            })
         }
         Command::Serve { bind, token_file } => {
             crate::serve::run(engine.clone(), crate::serve::Options { bind, token_file }).await

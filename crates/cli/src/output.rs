@@ -328,6 +328,23 @@ pub fn progress_line(p: &Progress) -> String {
     )
 }
 
+/// What to type when the cloud is not the one this computer last synced with.
+const CLOUD_CHOICES: &str = "\
+To choose:
+  templesync cloud send-local    treat this cloud as new and send this computer's data to it
+                                 (nothing is deleted; documents that differ become conflicts)
+  templesync cloud accept        accept the cloud as it is now (documents it no longer has
+                                 are removed here; large removals still ask first)
+";
+
+/// What a person's choice about the cloud did.
+pub fn cloud_choice_text(choice: templesync_engine::CloudChoice) -> String {
+    match choice {
+        templesync_engine::CloudChoice::SendLocal => "Done: the next sync treats this cloud as new. It sends this computer's documents and brings the cloud's, deleting nothing; documents that differ on the two sides are listed by `templesync conflicts`.\nRun `templesync sync` to do it now.\n".into(),
+        templesync_engine::CloudChoice::AcceptCloud => "Done: the next sync accepts the cloud as it is now. Documents it no longer has are removed here (large removals are held for you first).\nRun `templesync sync` to do it now.\n".into(),
+    }
+}
+
 /// The results of a run; `unresolved` is the number of conflicts open after it.
 pub fn sync_results_text(run: &SyncRun, unresolved: u64) -> String {
     let mut o = String::from("=== Sync Results ===\n");
@@ -335,6 +352,9 @@ pub fn sync_results_text(run: &SyncRun, unresolved: u64) -> String {
     let _ = writeln!(o, "Duration: {}", seconds(run.duration_seconds));
     if let Some(e) = &run.error {
         let _ = writeln!(o, "Error: {e}");
+    }
+    if run.error_code.as_deref() == Some("cloud_changed") {
+        o.push_str(CLOUD_CHOICES);
     }
 
     // The run's collections in its order, then any the counts name that it does not.

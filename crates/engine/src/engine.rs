@@ -14,6 +14,7 @@ use crate::clock::{Clock, SystemClock, to_bson};
 use crate::config::SyncConfig;
 use crate::conflicts::{self, AutoResolveReport, Conflict, Resolution, ResolveOutcome};
 use crate::error::{Error, Result, Side};
+use crate::identity::{self, CloudChoice};
 use crate::lock::{self, RunLock};
 use crate::logs::{RunStatus, SyncRun, Trigger};
 use crate::quarantine::{self, QuarantinedDocument};
@@ -536,6 +537,7 @@ impl Engine {
         let collections = self.collections_for(req, cfg).await?;
         run.collections = collections.clone();
         let remote = self.inner.dbs.remote().await?;
+        identity::check(&self.inner.dbs, remote, self.now()).await?;
         let env = RunEnv {
             dbs: &self.inner.dbs,
             remote,
@@ -552,7 +554,38 @@ impl Engine {
             .await;
         run.documents_read =
             BTreeMap::from([("local".into(), reads.0), ("remote".into(), reads.1)]);
+        // A backup of the cloud taken during this run is now behind the point kept here.
+        if let Err(e) = identity::advance(&self.inner.dbs, remote, self.now(), false).await {
+            tracing::warn!(error = %self.clean_ref(&e), "could not record the end of the run in the cloud");
+        }
         outcome
+    }
+
+    /// Carries out a person's choice about a cloud that is not the one this computer last
+    /// synced with (a run failed with [`Error::CloudChanged`]). The next sync then works on it.
+    pub async fn choose_cloud(&self, choice: CloudChoice) -> Result<()> {
+        let dbs = &self.inner.dbs;
+        if dbs.remote.is_none() {
+            return Err(Error::RemoteNotConfigured);
+        }
+        let _guard = self
+            .inner
+            .running
+            .try_lock()
+            .map_err(|_| Error::SyncInProgress {
+                holder: String::new(),
+            })?;
+        self.ping_remote(Duration::from_secs(8)).await?;
+        let acquired = RunLock::acquire(&dbs.local, self.inner.clock.clone(), "cloud choice")
+            .await
+            .map_err(|e| self.clean(e))?;
+        let remote = dbs.remote().await;
+        let result = match remote {
+            Ok(remote) => identity::choose(dbs, remote, choice, self.now()).await,
+            Err(e) => Err(e),
+        };
+        acquired.lock.release().await;
+        result.map_err(|e| self.clean(e))
     }
 
     /// Each collection's part of the run, a few at a time, then the catch-up below. A

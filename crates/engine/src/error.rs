@@ -75,6 +75,11 @@ pub enum Error {
     #[error("The sync was stopped: {0}")]
     Interrupted(String),
 
+    #[error(
+        "{what}. Nothing was synced, so that no document on this computer is deleted or changed on that evidence. Choose one: treat this cloud as new and send this computer's data to it (nothing is deleted on either side), or accept the cloud as it is now (documents it no longer has are removed here)"
+    )]
+    CloudChanged { what: String },
+
     #[error("{context}: {message}")]
     Database {
         context: String,
@@ -123,6 +128,7 @@ impl Error {
             Error::UnknownStrategy(_) => "unknown_strategy",
             Error::UnknownCollection { .. } => "unknown_collection",
             Error::Interrupted(_) => "interrupted",
+            Error::CloudChanged { .. } => "cloud_changed",
             Error::Database { .. } => "database_error",
         }
     }
@@ -314,6 +320,7 @@ mod tests {
                 known: String::new(),
             },
             Error::Interrupted("i".into()),
+            Error::CloudChanged { what: "w".into() },
             Error::Database {
                 context: "c".into(),
                 message: "m".into(),

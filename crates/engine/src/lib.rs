@@ -13,6 +13,7 @@ pub mod content;
 mod engine;
 pub mod error;
 mod feed;
+pub mod identity;
 pub mod json;
 mod lock;
 pub mod logs;
@@ -31,6 +32,7 @@ pub use engine::{
     CLOCK_SKEW_WARNING_SECONDS, Engine, EngineOptions, SyncRequest, SyncStatus, clock_warning,
 };
 pub use error::{Error, Result};
+pub use identity::CloudChoice;
 pub use logs::{RunStatus, SyncRun, Trigger};
 pub use monitor::{Monitor, MonitorEvent, MonitorOptions, NetworkStatus};
 pub use quarantine::QuarantinedDocument;

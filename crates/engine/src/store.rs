@@ -23,6 +23,8 @@ pub const SYNC_STATE: &str = "sync_state";
 pub const SYNC_DIRTY: &str = "sync_dirty";
 /// Documents a side refused, set aside so that the rest of a run goes on (local).
 pub const SYNC_QUARANTINE: &str = "sync_quarantine";
+/// In the *cloud* database: the cloud's identity and generation ([`crate::identity`]).
+pub const CLOUD_IDENTITY: &str = "sync_identity";
 /// `sync_base.<collection>`: the last-synced version of each document (local).
 pub const BASE_PREFIX: &str = "sync_base.";
 
@@ -30,7 +32,13 @@ pub const BASE_PREFIX: &str = "sync_base.";
 pub fn is_bookkeeping(name: &str) -> bool {
     matches!(
         name,
-        SYNC_CONFIG | SYNC_LOGS | CONFLICT_LOGS | SYNC_STATE | SYNC_DIRTY | SYNC_QUARANTINE
+        SYNC_CONFIG
+            | SYNC_LOGS
+            | CONFLICT_LOGS
+            | SYNC_STATE
+            | SYNC_DIRTY
+            | SYNC_QUARANTINE
+            | CLOUD_IDENTITY
     ) || name.starts_with(BASE_PREFIX)
         || name.starts_with("system.")
 }

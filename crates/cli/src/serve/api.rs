@@ -261,6 +261,28 @@ pub async fn auto_resolve(
     Ok(Json(report))
 }
 
+#[derive(Deserialize)]
+pub struct CloudBody {
+    choice: String,
+}
+
+/// `POST /api/sync/cloud`: a person's choice about a cloud that is not the one this computer
+/// last synced with (`{"choice": "send_local"}` or `{"choice": "accept_cloud"}`).
+pub async fn choose_cloud(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Value> {
+    let body: CloudBody = json_object(&bytes(body)?)?.ok_or_else(|| {
+        ApiError::invalid(
+            "body",
+            r#"expected a JSON object such as {"choice": "send_local"}"#,
+        )
+    })?;
+    let choice: templesync_engine::CloudChoice = body.choice.parse()?;
+    detached(async move { app.engine.choose_cloud(choice).await }).await?;
+    Ok(Json(serde_json::json!({ "choice": choice })))
+}
+
 /// `GET /api/sync/logs?limit=N`.
 pub async fn logs(State(app): State<App>, RawQuery(q): RawQuery) -> ApiResult<Vec<SyncRun>> {
     let limit = Query::parse(q).int("limit", 20, 1..=1000)?;

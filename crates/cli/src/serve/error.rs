@@ -102,7 +102,9 @@ pub fn status_of(e: &Error) -> StatusCode {
         | Error::UnknownStrategy(_)
         | Error::UnknownCollection { .. } => StatusCode::BAD_REQUEST,
         Error::ConflictNotFound { .. } => StatusCode::NOT_FOUND,
-        Error::SyncInProgress { .. } | Error::ConflictAlreadyResolved { .. } => {
+        Error::SyncInProgress { .. }
+        | Error::ConflictAlreadyResolved { .. }
+        | Error::CloudChanged { .. } => {
             StatusCode::CONFLICT
         }
         Error::RemoteNotConfigured

@@ -181,6 +181,7 @@ fn router(app: App) -> Router {
         .route("/api/sync/conflicts/auto-resolve", post(api::auto_resolve))
         .route("/api/sync/conflicts/{id}/resolve", post(api::resolve))
         .route("/api/sync/logs", get(api::logs))
+        .route("/api/sync/cloud", post(api::choose_cloud))
         .route("/api/sync/network-status", get(api::network_status))
         .route("/api/sync/config", get(api::config).put(api::set_config))
         .route(OPENAPI_PATH, get(openapi_json))

@@ -303,6 +303,21 @@ fn schemas() -> Value {
                 "resolvedBy": { "type": ["string", "null"], "description": "Who decided (default: api)" }
             }
         },
+        "CloudChoiceRequest": {
+            "type": "object",
+            "required": ["choice"],
+            "properties": {
+                "choice": {
+                    "type": "string", "enum": ["send_local", "accept_cloud"],
+                    "description": "send_local: treat this cloud as new and send this computer's data (nothing deleted; documents that differ become conflicts). accept_cloud: accept the cloud as it is now (documents it no longer has are removed here)"
+                }
+            }
+        },
+        "CloudChoice": {
+            "type": "object",
+            "required": ["choice"],
+            "properties": { "choice": { "type": "string", "enum": ["send_local", "accept_cloud"] } }
+        },
         "AutoResolveRequest": {
             "type": "object",
             "properties": {
@@ -387,6 +402,16 @@ fn paths() -> Value {
             "requestBody": json_body(r("AutoResolveRequest"), false, "Optional; an empty body looks at up to 10 conflicts"),
             "responses": with_common(json!({
                 "200": ok("What was done", r("AutoResolveReport")),
+                "400": bad, "409": conflict, "413": too_large
+            }))
+        }},
+        "/api/sync/cloud": { "post": {
+            "operationId": "chooseCloud",
+            "summary": "Decide what to do with a cloud that is not the one this computer last synced with",
+            "description": "When a run fails with cloud_changed (the cloud was restored from a backup, or the connection points to another cluster), nothing syncs until a person chooses. The next sync carries the choice out.",
+            "requestBody": json_body(r("CloudChoiceRequest"), true, "The choice"),
+            "responses": with_common(json!({
+                "200": ok("The choice is recorded", r("CloudChoice")),
                 "400": bad, "409": conflict, "413": too_large
             }))
         }},
