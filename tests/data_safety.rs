@@ -311,3 +311,254 @@ async fn accepting_a_restored_cloud_takes_its_state() {
         "the person chose the cloud's state"
     );
 }
+
+async fn seed(db: &mongodb::Database, name: &str, n: i32) {
+    let docs: Vec<Document> = (1..=n)
+        .map(|i| {
+            tms_doc(
+                i,
+                doc! { "devotee": format!("devotee {i}"), "amount": 100 + i },
+            )
+        })
+        .collect();
+    coll(db, name).insert_many(docs).await.unwrap();
+}
+
+async fn open_bulk(
+    e: &templesync_engine::Engine,
+    collection: &str,
+) -> Vec<templesync_engine::Conflict> {
+    e.conflicts(Some(false), Some(collection))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.kind == templesync_engine::ConflictKind::Bulk)
+        .collect()
+}
+
+fn decide(strategy: templesync_engine::Strategy) -> templesync_engine::Resolution {
+    templesync_engine::Resolution::new(strategy, None, "tester")
+}
+
+/// A clerk empties `bookings` on this PC (a script, a mistaken "delete all"): today every
+/// booking is deleted in the cloud and on every other PC, and the run reports them as pushed.
+async fn emptied_here(local_streams: bool) {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    seed(&l, "bookings", 60).await;
+    let e = if local_streams {
+        o.engine(0).await
+    } else {
+        o.engine_without_local_streams(0, None).await
+    };
+    sync(&e).await;
+    coll(&l, "bookings").delete_many(doc! {}).await.unwrap();
+    // Other work of the same run goes on: a new booking here, a new event in the cloud.
+    coll(&l, "bookings")
+        .insert_one(tms_doc(1000, doc! { "devotee": "new" }))
+        .await
+        .unwrap();
+    coll(&r, "events")
+        .insert_one(tms_doc("e1", doc! { "title": "Diwali" }))
+        .await
+        .unwrap();
+    let run = sync(&e).await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(
+        all(&r, "bookings").await.len(),
+        61,
+        "no booking deleted in the cloud"
+    );
+    assert_eq!(
+        run.local_to_remote["bookings"], 1,
+        "the new booking is sent"
+    );
+    assert_eq!(
+        run.remote_to_local["events"], 1,
+        "other collections keep syncing"
+    );
+    let held = open_bulk(&e, "bookings").await;
+    assert_eq!(held.len(), 1, "one hold in the inbox: {held:?}");
+    assert_eq!(held[0].count, Some(60));
+    assert_eq!(held[0].deleted_on.as_deref(), Some("local"));
+    assert!(held[0].notes.contains("60"), "{}", held[0].notes);
+    assert!(!held[0].sample.is_empty());
+
+    // Still held, not repeated, on the next run.
+    let again = sync(&e).await;
+    assert_eq!(all(&r, "bookings").await.len(), 61);
+    assert_eq!(open_bulk(&e, "bookings").await.len(), 1);
+    assert_eq!(
+        SyncRun::total(&again.conflicts),
+        0,
+        "the same hold is not counted again"
+    );
+
+    // "Keep the cloud's": the bookings come back here.
+    e.resolve(&held[0].id, decide(templesync_engine::Strategy::KeepRemote))
+        .await
+        .unwrap();
+    sync(&e).await;
+    assert_same(&l, &r, "bookings").await;
+    assert_eq!(all(&l, "bookings").await.len(), 61);
+    assert!(open_bulk(&e, "bookings").await.is_empty());
+    assert_eq!(moved(&sync(&e).await), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_collection_emptied_holds_the_cloud_deletes_with_change_streams() {
+    emptied_here(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_collection_emptied_holds_the_cloud_deletes_without_change_streams() {
+    emptied_here(false).await;
+}
+
+/// `db.admins.drop()` on this PC: not a silent divergence (this PC empty, the cloud full, for
+/// ever), and not a deletion everywhere either: a hold that says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_local_collection_is_held_and_said() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    seed(&l, "admins_log", 8).await;
+    let e = o.engine(0).await;
+    sync(&e).await;
+    coll(&l, "admins_log").drop().await.unwrap();
+    for _ in 0..2 {
+        sync(&e).await;
+    }
+    assert_eq!(all(&r, "admins_log").await.len(), 8, "the cloud keeps them");
+    let held = open_bulk(&e, "admins_log").await;
+    assert_eq!(held.len(), 1, "emptying even a small collection asks first");
+    // "Keep this computer's state": the deletion goes to the cloud.
+    e.resolve(&held[0].id, decide(templesync_engine::Strategy::KeepLocal))
+        .await
+        .unwrap();
+    sync(&e).await;
+    assert!(
+        all(&r, "admins_log").await.is_empty(),
+        "the person chose to delete them"
+    );
+    assert_eq!(moved(&sync(&e).await), 0);
+}
+
+/// Many deletes in the cloud (another PC's mistake, a cloud restored without some data) are
+/// held before they reach this PC; a few go through as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mass_deletes_in_the_cloud_are_held_here_and_a_few_go_through() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    seed(&r, "donations", 100).await;
+    let e = o.engine(0).await;
+    sync(&e).await;
+    coll(&r, "donations")
+        .delete_many(doc! { "_id": { "$lte": 3 } })
+        .await
+        .unwrap();
+    sync(&e).await;
+    assert_eq!(
+        all(&l, "donations").await.len(),
+        97,
+        "three deletes are ordinary"
+    );
+    assert!(open_bulk(&e, "donations").await.is_empty());
+
+    coll(&r, "donations")
+        .delete_many(doc! { "_id": { "$gt": 20 } })
+        .await
+        .unwrap();
+    tms_edit(&r, "donations", 4, doc! { "amount": 5000 }).await;
+    let run = sync(&e).await;
+    assert_eq!(
+        run.remote_to_local["donations"], 1,
+        "the edit comes, the deletes wait"
+    );
+    assert_eq!(all(&l, "donations").await.len(), 97, "80 deletes are held");
+    let held = open_bulk(&e, "donations").await;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].count, Some(80));
+    assert_eq!(held[0].deleted_on.as_deref(), Some("remote"));
+
+    // The limit is a setting: raised, the same deletes go through by themselves.
+    set_config(&e, &["massDeleteLimit=100"]).await;
+    sync(&e).await;
+    assert_eq!(all(&l, "donations").await.len(), 17);
+    assert!(
+        open_bulk(&e, "donations").await.is_empty(),
+        "nothing is held any more"
+    );
+    assert_same(&l, &r, "donations").await;
+}
+
+/// "Keep this computer's" on deletes made in the cloud puts the documents back there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_cloud_deletes_can_be_undone_from_this_computer() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    seed(&l, "bookings", 70).await;
+    let e = o.engine(0).await;
+    sync(&e).await;
+    coll(&r, "bookings").delete_many(doc! {}).await.unwrap();
+    sync(&e).await;
+    let held = open_bulk(&e, "bookings").await;
+    assert_eq!(held.len(), 1);
+    e.resolve(&held[0].id, decide(templesync_engine::Strategy::KeepLocal))
+        .await
+        .unwrap();
+    sync(&e).await;
+    assert_eq!(all(&r, "bookings").await.len(), 70, "put back in the cloud");
+    assert_same(&l, &r, "bookings").await;
+    let refused = e
+        .resolve(&held[0].id, decide(templesync_engine::Strategy::Merge))
+        .await;
+    assert!(refused.is_err(), "a settled hold is settled");
+}
+
+/// `mongorestore` of last week's dump on this PC: old copies that say they were synced must
+/// not be sent over the cloud's newer versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_collection_restored_from_an_old_dump_does_not_revert_the_cloud() {
+    for local_streams in [true, false] {
+        let o = Office::start().await;
+        let (l, r) = (o.local(0).await, o.remote().await);
+        seed(&l, "bookings", 10).await;
+        let e = if local_streams {
+            o.engine(0).await
+        } else {
+            o.engine_without_local_streams(0, None).await
+        };
+        sync(&e).await;
+        let dump_of_here = all(&l, "bookings").await;
+        for i in 1..=3 {
+            tms_edit(&r, "bookings", i, doc! { "amount": 9000 + i }).await;
+        }
+        sync(&e).await;
+        let newer = contents(&all(&r, "bookings").await);
+
+        coll(&l, "bookings").drop().await.unwrap();
+        coll(&l, "bookings")
+            .insert_many(dump_of_here.clone())
+            .await
+            .unwrap();
+        if !local_streams {
+            // Without a change history the restore is found by the daily check of contents.
+            let state = coll(&l, "sync_state");
+            state
+                .update_many(
+                    doc! {},
+                    doc! { "$set": { "lastFullScanAt": bson::DateTime::from_millis(0) } },
+                )
+                .await
+                .unwrap();
+        }
+        sync(&e).await;
+        sync(&e).await;
+        assert_eq!(
+            contents(&all(&r, "bookings").await),
+            newer,
+            "the cloud keeps its newer versions (local change streams: {local_streams})"
+        );
+        assert_same(&l, &r, "bookings").await;
+    }
+}

@@ -45,6 +45,11 @@ pub struct SyncConfig {
     /// Collection name -> fields whose values must be unique across both sides.
     pub unique_fields: BTreeMap<String, Vec<String>>,
     pub check_interval_seconds: u32,
+    /// The brake: a run that would delete more than this many documents of a collection on one
+    /// side (or [`Self::mass_delete_percent`] of it, whichever is larger) holds those deletes
+    /// for a person.
+    pub mass_delete_limit: u32,
+    pub mass_delete_percent: u32,
 }
 
 impl Default for SyncConfig {
@@ -58,6 +63,8 @@ impl Default for SyncConfig {
             batch_size: 100,
             unique_fields: BTreeMap::from([("admins".to_string(), vec!["username".to_string()])]),
             check_interval_seconds: 30,
+            mass_delete_limit: 50,
+            mass_delete_percent: 20,
         }
     }
 }
@@ -72,6 +79,8 @@ pub const CONFIG_KEYS: &[&str] = &[
     "batchSize",
     "uniqueFields",
     "checkIntervalSeconds",
+    "massDeleteLimit",
+    "massDeletePercent",
 ];
 
 fn invalid(field: &str, reason: impl Into<String>) -> Error {
@@ -115,6 +124,24 @@ impl SyncConfig {
                 ),
             ));
         }
+        if !(1..=1_000_000).contains(&self.mass_delete_limit) {
+            return Err(invalid(
+                "massDeleteLimit",
+                format!(
+                    "{} is out of range: use 1 to 1000000 documents",
+                    self.mass_delete_limit
+                ),
+            ));
+        }
+        if self.mass_delete_percent > 100 {
+            return Err(invalid(
+                "massDeletePercent",
+                format!(
+                    "{} is out of range: use 0 to 100 (per cent of a collection)",
+                    self.mass_delete_percent
+                ),
+            ));
+        }
         for name in &self.collections_to_sync {
             check_collection_name("collectionsToSync", name)?;
         }
@@ -153,6 +180,8 @@ impl SyncConfig {
             "batchSize": self.batch_size as i32,
             "uniqueFields": unique,
             "checkIntervalSeconds": self.check_interval_seconds as i32,
+            "massDeleteLimit": self.mass_delete_limit as i32,
+            "massDeletePercent": self.mass_delete_percent as i32,
         }
     }
 
@@ -264,6 +293,8 @@ impl SyncConfig {
             "maxRetries" => self.max_retries = int(u32::MAX as u64)?,
             "batchSize" => self.batch_size = int(u32::MAX as u64)?,
             "checkIntervalSeconds" => self.check_interval_seconds = int(u32::MAX as u64)?,
+            "massDeleteLimit" => self.mass_delete_limit = int(u32::MAX as u64)?,
+            "massDeletePercent" => self.mass_delete_percent = int(u32::MAX as u64)?,
             "uniqueFields" => {
                 let obj = v.as_object().ok_or_else(|| {
                     invalid(
@@ -388,6 +419,7 @@ mod tests {
         assert_eq!(c.check_interval_seconds, 30);
         assert_eq!(c.unique_fields["admins"], vec!["username"]);
         assert_eq!(c.conflict_resolution_strategy, ConflictStrategy::Manual);
+        assert_eq!((c.mass_delete_limit, c.mass_delete_percent), (50, 20));
         c.validate().unwrap();
     }
 
@@ -402,6 +434,9 @@ mod tests {
             ("batchSize=10001", "batchSize"),
             ("checkIntervalSeconds=4", "checkIntervalSeconds"),
             ("checkIntervalSeconds=3601", "checkIntervalSeconds"),
+            ("massDeleteLimit=0", "massDeleteLimit"),
+            ("massDeleteLimit=1000001", "massDeleteLimit"),
+            ("massDeletePercent=101", "massDeletePercent"),
             (
                 "conflictResolutionStrategy=newest",
                 "conflictResolutionStrategy",

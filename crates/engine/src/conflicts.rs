@@ -30,6 +30,8 @@ pub enum ConflictKind {
     Update,
     /// One side deleted a document the other side changed.
     Delete,
+    /// Many documents deleted on one side: deleting them on the other is held (the brake).
+    Bulk,
 }
 
 impl ConflictKind {
@@ -38,6 +40,7 @@ impl ConflictKind {
             ConflictKind::Unique => "unique",
             ConflictKind::Update => "update",
             ConflictKind::Delete => "delete",
+            ConflictKind::Bulk => "bulk",
         }
     }
 }
@@ -149,6 +152,9 @@ pub struct Conflict {
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolution_notes: Option<String>,
     pub auto_resolved: bool,
+    /// Held deletes (`bulk`): how many documents, and a few of their ids.
+    pub count: Option<u32>,
+    pub sample: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -402,7 +408,7 @@ pub(crate) async fn close_settled(
 /// The local documents of the collection's open conflicts (looked at again every run).
 pub(crate) async fn open_local_ids(dbs: &Databases, collection: &str) -> Result<Vec<Bson>> {
     let docs: Vec<Document> = coll(dbs)
-        .find(doc! { "collection": collection, "resolved": false })
+        .find(doc! { "collection": collection, "resolved": false, "type": { "$ne": "bulk" } })
         .projection(doc! { "localId": 1 })
         .await
         .map_err(local_err("reading conflicts"))?
@@ -563,6 +569,7 @@ pub(crate) fn view(d: &Document) -> Conflict {
     let kind = match d.get_str("type").unwrap_or("update") {
         "unique" => ConflictKind::Unique,
         "delete" => ConflictKind::Delete,
+        "bulk" => ConflictKind::Bulk,
         _ => ConflictKind::Update,
     };
     let fields = d
@@ -606,6 +613,19 @@ pub(crate) fn view(d: &Document) -> Conflict {
         resolved_at: dt(d, "resolvedAt"),
         resolution_notes: s("resolutionNotes"),
         auto_resolved: d.get_bool("autoResolved").unwrap_or(false),
+        count: d
+            .get("count")
+            .and_then(Bson::as_i64)
+            .and_then(|n| u32::try_from(n).ok()),
+        sample: d
+            .get_array("sample")
+            .map(|a| {
+                a.iter()
+                    .filter_map(Bson::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -665,6 +685,10 @@ async fn resolve_as(
             id: id.to_string(),
             how: format!("{how} by {by}"),
         });
+    }
+    if c.get_str("type") == Ok("bulk") {
+        let message = crate::bulk::resolve(dbs, id, &c, r, now).await?;
+        return close_resolved(dbs, id, r, now, message, automatic, Document::new()).await;
     }
     let collection = c.get_str("collection").unwrap_or_default().to_string();
     let local_id = c.get("localId").cloned().unwrap_or(Bson::Null);
@@ -974,6 +998,26 @@ async fn resolve_as(
         now,
     )
     .await?;
+    let mut extra = Document::new();
+    if let Some(v) = applied_value {
+        extra.insert("appliedValue", v);
+    }
+    if let Some(s) = saved {
+        extra.insert("discardedDocument", s);
+    }
+    close_resolved(dbs, id, r, now, message, automatic, extra).await
+}
+
+/// Records a conflict as settled by `r`, with what was done (`message`) and `extra` fields.
+async fn close_resolved(
+    dbs: &Databases,
+    id: &str,
+    r: &Resolution,
+    now: DateTime<Utc>,
+    message: String,
+    automatic: bool,
+    extra: Document,
+) -> Result<ResolveOutcome> {
     let mut set = doc! {
         "resolved": true,
         "resolution": r.strategy.as_str(),
@@ -983,12 +1027,7 @@ async fn resolve_as(
         "resolutionMessage": &message,
         "autoResolved": automatic,
     };
-    if let Some(v) = applied_value {
-        set.insert("appliedValue", v);
-    }
-    if let Some(s) = saved {
-        set.insert("discardedDocument", s);
-    }
+    set.extend(extra);
     coll(dbs)
         .update_one(doc! { "_id": parse_id(id)? }, doc! { "$set": set })
         .await

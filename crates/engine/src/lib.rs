@@ -6,6 +6,7 @@
 //! functions in [`reconcile`]; the I/O that feeds them lives in the private run machinery.
 //! See `docs/sync-protocol.md` for the protocol.
 
+mod bulk;
 pub mod clock;
 pub mod config;
 pub mod conflicts;

@@ -171,6 +171,20 @@ pub enum Winner {
 }
 
 /// Decides one document from its three versions (any may be absent).
+/// Whether a local version is an old copy put back (a collection restored from a dump), not an
+/// edit: it says it was synced (`syncedAt == updatedAt`, as TempleSync marks what it synced)
+/// yet is older than the last synced version. Sending it would revert the cloud; it is
+/// treated as unchanged, so the synced version comes back here.
+fn is_restored_copy(local: &Document, base: &Document) -> bool {
+    let (Ok(changed), Ok(synced)) = (
+        local.get_datetime(UPDATED_AT),
+        local.get_datetime("syncedAt"),
+    ) else {
+        return false;
+    };
+    changed == synced && base.get_datetime(UPDATED_AT).is_ok_and(|b| changed < b)
+}
+
 pub fn decide(
     local: Option<&Document>,
     base: Option<&Document>,
@@ -189,7 +203,7 @@ pub fn decide(
         }
         (Some(l), None) => match base {
             None => Decision::Push(content(l)),
-            Some(_) if hl == hb => Decision::DeleteLocal,
+            Some(b) if hl == hb || is_restored_copy(l, b) => Decision::DeleteLocal,
             Some(_) => lww_or_hold(
                 strategy,
                 Finding::RemoteDeletedLocalEdited,
@@ -212,7 +226,7 @@ pub fn decide(
             if hl == hr {
                 return Decision::InSync;
             }
-            if base.is_some() && hl == hb {
+            if base.is_some_and(|b| hl == hb || is_restored_copy(l, b)) {
                 return Decision::Pull(content(r));
             }
             if base.is_some() && hr == hb {
@@ -298,6 +312,45 @@ mod tests {
 
     fn t(ms: i64) -> DateTime {
         DateTime::from_millis(ms)
+    }
+
+    #[test]
+    fn an_old_synced_copy_put_back_from_a_dump_is_not_an_edit() {
+        let base = doc! { "_id": 1, "name": "Ravi K", "updatedAt": t(9) };
+        let old = doc! { "_id": 1, "name": "Ravi", "updatedAt": t(5), "syncedAt": t(5), "syncStatus": "synced" };
+        let remote = base.clone();
+        match decide(
+            Some(&old),
+            Some(&base),
+            Some(&remote),
+            ConflictStrategy::Manual,
+        ) {
+            Decision::Pull(d) => assert_eq!(d, base, "the synced version comes back"),
+            other => panic!("the cloud must not be reverted to the dump's copy: {other:?}"),
+        }
+        // An edit that moved no `updatedAt` (a hand edit of a synced document) is still an edit.
+        let hand = doc! { "_id": 1, "name": "Ravi Kumar", "updatedAt": t(9), "syncedAt": t(9) };
+        assert!(matches!(
+            decide(
+                Some(&hand),
+                Some(&base),
+                Some(&remote),
+                ConflictStrategy::Manual
+            ),
+            Decision::Push(_)
+        ));
+        // A pending edit (not marked synced) is an edit even with an older `updatedAt`: a PC
+        // whose clock is behind.
+        let behind = doc! { "_id": 1, "name": "Ravi", "updatedAt": t(5), "syncedAt": t(1) };
+        assert!(matches!(
+            decide(
+                Some(&behind),
+                Some(&base),
+                Some(&remote),
+                ConflictStrategy::Manual
+            ),
+            Decision::Push(_)
+        ));
     }
 
     #[test]

@@ -169,7 +169,28 @@ pub(crate) struct CollectionSync<'a> {
     open_conflicts: Option<bool>,
     /// Documents in quarantine (they leave it once a batch with them goes through).
     quarantined: HashSet<IdKey>,
+    /// Deletes seen so far, not yet carried out: here (`[0]`) and in the cloud (`[1]`). They
+    /// wait until the collection's run has seen them all (the brake, [`crate::bulk`]).
+    deferred: [Vec<Bson>; 2],
+    /// Set while the deferred deletes are carried out.
+    allow_deletes: bool,
+    /// Documents whose deletion a person approved (a settled `bulk` hold).
+    approved: HashSet<IdKey>,
+    /// Whether a `bulk` hold was open here (`[0]`) and for the cloud (`[1]`) when the run
+    /// started, and whether this run held deletes there.
+    held_open: [bool; 2],
+    held_now: [bool; 2],
+    /// Save no change-stream checkpoint: the next run reads both sides in full (this computer's
+    /// collection was dropped or renamed, or more deletes are held than a hold keeps).
+    rescan: bool,
     pub out: CollectionOutcome,
+}
+
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::Local => 0,
+        Side::Remote => 1,
+    }
 }
 
 #[derive(Default, Clone, Copy)]
@@ -272,6 +293,12 @@ impl<'a> CollectionSync<'a> {
             empty: Empty::default(),
             open_conflicts: None,
             quarantined: HashSet::new(),
+            deferred: [Vec::new(), Vec::new()],
+            allow_deletes: false,
+            approved: HashSet::new(),
+            held_open: [false; 2],
+            held_now: [false; 2],
+            rescan: false,
             out: CollectionOutcome::default(),
         })
     }
@@ -329,12 +356,22 @@ impl<'a> CollectionSync<'a> {
         } else {
             None
         };
-        let full_scan = !matches!(remote_feed, Some((_, Opened::Resumed)));
+        // Once a day both sides are read in full: edits that moved no `updatedAt` (a script,
+        // a hand edit) and old copies put back from a dump are found at the latest then.
+        let content_check_due = cp
+            .get_datetime("lastFullScanAt")
+            .map(|t| self.env.clock.now() - t.to_chrono() > chrono::Duration::hours(24))
+            .unwrap_or(true);
+        let full_scan = !matches!(remote_feed, Some((_, Opened::Resumed))) || content_check_due;
         let local_streamed = matches!(local_feed, Some((_, Opened::Resumed)));
         let local_history_lost = matches!(local_feed, Some((_, Opened::HistoryLost)));
         tracing::debug!(collection = %self.name, full_scan, local_streamed, "change feeds opened");
 
         self.process_dirty_list().await?;
+        // Held deletes are looked at every run: a cloud delete shows in the feed only once.
+        let (held, held_open) = crate::bulk::open_ids(self.env.dbs, &self.name).await?;
+        self.held_open = held_open;
+        self.reconcile_ids(held).await?;
         // Documents in open conflicts are looked at every run: a conflict whose cause went
         // away (the value was freed, the document deleted) closes by itself.
         let held = conflicts::open_local_ids(self.env.dbs, &self.name).await?;
@@ -360,10 +397,45 @@ impl<'a> CollectionSync<'a> {
             )
             .await?;
         }
-        // Both sides' changes since the last run (local first, so a local document taking a
-        // unique value is flagged before the cloud document holding it is looked at), then
-        // whatever arrived while we worked, until quiet. Our own writes come back as echoes
-        // and are dropped.
+        if self.drain_feeds(&mut local_feed, &mut remote_feed).await? {
+            // Dropped or renamed in the cloud: start over with a scan next time.
+            self.save_checkpoint(None, None, false).await?;
+            return Ok(());
+        }
+        self.retry_later().await?;
+        // The deletes seen, all at once (the brake), then what arrived meanwhile.
+        for _ in 0..4 {
+            if self.deferred.iter().all(Vec::is_empty) {
+                break;
+            }
+            self.settle_deletes().await?;
+            if self.drain_feeds(&mut local_feed, &mut remote_feed).await? {
+                self.save_checkpoint(None, None, false).await?;
+                return Ok(());
+            }
+        }
+        self.settle_deletes().await?;
+        self.release_stale_holds().await?;
+        let token = remote_feed.as_ref().and_then(|(f, _)| f.token());
+        let local_token = local_feed.as_ref().and_then(|(f, _)| f.token());
+        self.step(Step::SaveCheckpoint).await?;
+        if self.out.scanned && full_scan {
+            self.note_full_scan().await?;
+        }
+        self.save_checkpoint(token, local_token, !self.rescan)
+            .await?;
+        Ok(())
+    }
+
+    /// Both sides' changes since the last run (local first, so a local document taking a
+    /// unique value is flagged before the cloud document holding it is looked at), then
+    /// whatever arrived while we worked, until quiet. Our own writes come back as echoes and
+    /// are dropped. Returns whether the cloud's collection was dropped or renamed.
+    async fn drain_feeds(
+        &mut self,
+        local_feed: &mut Option<(ChangeFeed, Opened)>,
+        remote_feed: &mut Option<(ChangeFeed, Opened)>,
+    ) -> Result<bool> {
         let mut quiet_rounds = 0;
         for _ in 0..8 {
             let mut moved = false;
@@ -383,8 +455,6 @@ impl<'a> CollectionSync<'a> {
                     }
                 },
             );
-            // One reconcile for both sides' changes (fewer round trips than one per side),
-            // local ones first.
             let mut ids = Vec::new();
             if let Some(drained) = local_drained {
                 let drained = drained?;
@@ -392,7 +462,10 @@ impl<'a> CollectionSync<'a> {
                 ids = self.foreign_changes(Side::Local, drained.events);
                 moved |= drained.more;
                 if drained.invalidated {
-                    local_feed = None;
+                    // This computer's collection was dropped or renamed (a restore from a
+                    // dump starts so): read both sides in full next time.
+                    *local_feed = None;
+                    self.rescan = true;
                 }
             }
             let mut remote_invalidated = false;
@@ -406,9 +479,7 @@ impl<'a> CollectionSync<'a> {
             moved |= !ids.is_empty();
             self.reconcile_ids(ids).await?;
             if remote_invalidated {
-                // Dropped or renamed in the cloud: start over with a scan next time.
-                self.save_checkpoint(None, None, false).await?;
-                return Ok(());
+                return Ok(true);
             }
             if !moved {
                 quiet_rounds += 1;
@@ -418,11 +489,78 @@ impl<'a> CollectionSync<'a> {
                 }
             }
         }
-        self.retry_later().await?;
-        let token = remote_feed.as_ref().and_then(|(f, _)| f.token());
-        let local_token = local_feed.as_ref().and_then(|(f, _)| f.token());
-        self.step(Step::SaveCheckpoint).await?;
-        self.save_checkpoint(token, local_token, true).await?;
+        Ok(false)
+    }
+
+    async fn note_full_scan(&self) -> Result<()> {
+        self.env
+            .dbs
+            .local_coll(SYNC_STATE)
+            .update_one(
+                doc! { "_id": self.checkpoint_id() },
+                doc! { "$set": { "lastFullScanAt": self.now() } },
+            )
+            .upsert(true)
+            .await
+            .map_err(db_err(Side::Local, "saving the sync checkpoint"))?;
+        Ok(())
+    }
+
+    /// Carries out the deletes the run deferred, side by side, when they are few; holds them
+    /// for a person otherwise ([`crate::bulk`]).
+    async fn settle_deletes(&mut self) -> Result<()> {
+        for side in [Side::Local, Side::Remote] {
+            let i = side_index(side);
+            let ids = std::mem::take(&mut self.deferred[i]);
+            if ids.is_empty() {
+                continue;
+            }
+            let coll = match side {
+                Side::Local => &self.local,
+                Side::Remote => &self.remote,
+            };
+            let size = coll
+                .estimated_document_count()
+                .await
+                .map_err(db_err(side, "counting documents"))?;
+            if crate::bulk::held(self.env.cfg, ids.len() as u64, size) {
+                let now = self.env.clock.now();
+                let created = crate::bulk::hold(
+                    self.env.dbs,
+                    &self.name,
+                    side,
+                    &ids,
+                    size,
+                    self.env.run_id,
+                    now,
+                )
+                .await?;
+                self.out.conflicts += created as u64;
+                self.held_now[i] = true;
+                self.rescan |= ids.len() > crate::bulk::MAX_IDS_KEPT;
+                continue;
+            }
+            for id in &ids {
+                self.done.remove(&IdKey::of(id));
+            }
+            self.allow_deletes = true;
+            let r = self.reconcile_ids(ids).await;
+            self.allow_deletes = false;
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Closes the holds of earlier runs that this run did not renew: nothing is held there
+    /// any more (the documents are back, or few enough to delete).
+    async fn release_stale_holds(&mut self) -> Result<()> {
+        for side in [Side::Local, Side::Remote] {
+            let i = side_index(side);
+            if self.held_open[i] && !self.held_now[i] {
+                crate::bulk::release(self.env.dbs, &self.name, side, self.env.clock.now()).await?;
+                self.held_open[i] = false;
+            }
+        }
         Ok(())
     }
 
@@ -507,6 +645,12 @@ impl<'a> CollectionSync<'a> {
             .iter()
             .filter_map(|e| e.get("docId").cloned())
             .collect();
+        self.approved.extend(
+            entries
+                .iter()
+                .filter(|e| e.get_bool("allowDelete").unwrap_or(false))
+                .filter_map(|e| e.get("docId").map(IdKey::of)),
+        );
         self.reconcile_ids(ids).await?;
         let entry_ids: Vec<Bson> = entries
             .iter()
@@ -978,6 +1122,7 @@ impl<'a> CollectionSync<'a> {
             })
             .collect();
 
+        self.defer_deletes(&mut items);
         let t = std::time::Instant::now();
         let name = self.name.clone();
         let lap = move |what: &str| tracing::debug!(collection = %name, what, ms = t.elapsed().as_millis() as u64, "batch phase");
@@ -1013,6 +1158,27 @@ impl<'a> CollectionSync<'a> {
             });
         }
         Ok(new_local)
+    }
+
+    /// Sets a batch's deletes aside until the collection's run has seen them all, unless they
+    /// are being carried out now or a person approved them.
+    fn defer_deletes(&mut self, items: &mut [Item]) {
+        if self.allow_deletes {
+            return;
+        }
+        for it in items.iter_mut() {
+            let side = match it.decision {
+                Decision::DeleteLocal => Side::Local,
+                Decision::DeleteRemote => Side::Remote,
+                _ => continue,
+            };
+            if self.approved.contains(&it.key) {
+                continue;
+            }
+            self.deferred[side_index(side)].push(it.id.clone());
+            it.decision = Decision::Nothing;
+            it.ok = false;
+        }
     }
 
     /// The version an item sends to the cloud, if any.

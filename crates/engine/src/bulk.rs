@@ -1,0 +1,296 @@
+//! The brake: a run that would delete many documents of a collection on one side holds those
+//! deletes and asks a person first.
+//!
+//! A collection emptied or dropped on this computer, a cloud restored without some data, a
+//! script gone wrong: each shows up as a mass of ordinary deletes, which the sync would
+//! otherwise carry to every PC. So a run defers every delete of a collection until it has seen
+//! them all ([`crate::run`]), then carries them out only when they are few: at most
+//! `massDeleteLimit` documents or `massDeletePercent` of the collection on the side that would
+//! lose them, whichever is larger, and never all of a collection's documents (see [`held`]).
+//! Otherwise the deletes are held as one `bulk` conflict in the ordinary inbox, with the
+//! count and a sample; inserts and edits of the collection, and other collections, go on.
+//!
+//! A person settles it like any conflict: the side whose state should win. Applying the
+//! deletes lists the ids for the next run with permission to delete them; restoring forgets
+//! their synced versions, so that the next run sees them as new on the side that still has
+//! them and copies them back.
+
+use bson::{Bson, Document, doc, oid::ObjectId};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+
+use crate::clock::to_bson;
+use crate::config::SyncConfig;
+use crate::conflicts::{Resolution, Strategy};
+use crate::content::display_id;
+use crate::error::{Error, Result, Side};
+use crate::store::{CONFLICT_LOGS, Databases, SYNC_DIRTY};
+
+/// How many ids one `bulk` record keeps (about 0.5 MB of ObjectIds). Beyond that the run
+/// keeps no change-stream checkpoint, so the next run finds the rest again by a full scan.
+pub(crate) const MAX_IDS_KEPT: usize = 20_000;
+
+/// How many ids a record shows people as a sample.
+const SAMPLE: usize = 10;
+
+/// Whether deleting `deleting` of the `size` documents a side holds must wait for a person.
+pub(crate) fn held(cfg: &SyncConfig, deleting: u64, size: u64) -> bool {
+    let share = size.saturating_mul(cfg.mass_delete_percent as u64) / 100;
+    let limit = share.max(cfg.mass_delete_limit as u64);
+    // Emptying a collection is never routine: it is how a dropped or emptied collection looks.
+    let empties = size >= 2 && deleting >= size;
+    deleting > limit || empties
+}
+
+/// The `deletedOn` of a hold: which side deleted the documents, the opposite of where the held
+/// deletes would happen.
+fn deleted_on(deleting_on: Side) -> &'static str {
+    match deleting_on {
+        Side::Local => "remote",
+        Side::Remote => "local",
+    }
+}
+
+fn local_err(what: &'static str) -> impl Fn(mongodb::error::Error) -> Error {
+    move |e| Error::db(Side::Local, what, &e)
+}
+
+fn coll(dbs: &Databases) -> mongodb::Collection<Document> {
+    dbs.local_coll(CONFLICT_LOGS)
+}
+
+fn open_filter(collection: &str, deleting_on: Side) -> Document {
+    doc! { "type": "bulk", "collection": collection, "deletedOn": deleted_on(deleting_on), "resolved": false }
+}
+
+/// The words of a hold, for people.
+fn notes(deleting_on: Side, count: usize, size: u64) -> String {
+    match deleting_on {
+        Side::Local => format!(
+            "{count} of the {size} documents here were deleted in the cloud. Deleting them on this computer too is held until you decide"
+        ),
+        Side::Remote => format!(
+            "{count} documents were deleted (or are missing) on this computer, of the {size} in the cloud. Deleting them in the cloud too is held until you decide"
+        ),
+    }
+}
+
+/// Holds deletes: records (or refreshes) the collection's open `bulk` conflict for that side.
+/// Returns whether a new one was created.
+pub(crate) async fn hold(
+    dbs: &Databases,
+    collection: &str,
+    deleting_on: Side,
+    ids: &[Bson],
+    size: u64,
+    run_id: ObjectId,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let kept: Vec<Bson> = ids.iter().take(MAX_IDS_KEPT).cloned().collect();
+    let sample: Vec<String> = ids.iter().take(SAMPLE).map(display_id).collect();
+    let (local_value, remote_value) = match deleting_on {
+        Side::Local => (
+            format!("{} documents kept", ids.len()),
+            "(deleted)".to_string(),
+        ),
+        Side::Remote => (
+            "(deleted)".to_string(),
+            format!("{} documents kept", ids.len()),
+        ),
+    };
+    let set = doc! {
+        "localId": Bson::Null,
+        "remoteId": Bson::Null,
+        "field": Bson::Null,
+        "count": ids.len() as i64,
+        "collectionSize": size as i64,
+        "docIds": kept,
+        "sample": sample,
+        "localValue": local_value,
+        "remoteValue": remote_value,
+        "notes": notes(deleting_on, ids.len(), size),
+        "lastSeen": to_bson(now),
+        "runId": run_id,
+    };
+    let r = coll(dbs)
+        .update_one(
+            open_filter(collection, deleting_on),
+            doc! {
+                "$set": set,
+                "$setOnInsert": {
+                    "timestamp": to_bson(now),
+                    "autoResolved": false,
+                },
+            },
+        )
+        .upsert(true)
+        .await
+        .map_err(local_err("recording held deletes"))?;
+    tracing::warn!(collection, count = ids.len(), side = %deleting_on, "deletes held for a person");
+    Ok(r.upserted_id.is_some())
+}
+
+/// Closes the collection's open hold for that side: nothing is held there any more (the
+/// documents came back, or their deletion went through as a small one).
+pub(crate) async fn release(
+    dbs: &Databases,
+    collection: &str,
+    deleting_on: Side,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    coll(dbs)
+        .update_many(
+            open_filter(collection, deleting_on),
+            doc! { "$set": {
+                "resolved": true, "resolution": "superseded", "resolvedBy": "templesync",
+                "resolvedAt": to_bson(now),
+                "resolutionNotes": "Nothing is held any more: the documents are back, or few enough to delete",
+            } },
+        )
+        .await
+        .map_err(local_err("closing held deletes"))?;
+    Ok(())
+}
+
+/// The ids of the collection's open holds (looked at again every run: a cloud delete is seen
+/// once in the change stream), and whether a hold is open on each side (local, remote).
+pub(crate) async fn open_ids(dbs: &Databases, collection: &str) -> Result<(Vec<Bson>, [bool; 2])> {
+    let open: Vec<Document> = coll(dbs)
+        .find(doc! { "type": "bulk", "collection": collection, "resolved": false })
+        .projection(doc! { "docIds": 1, "deletedOn": 1 })
+        .await
+        .map_err(local_err("reading held deletes"))?
+        .try_collect()
+        .await
+        .map_err(local_err("reading held deletes"))?;
+    let mut sides = [false; 2];
+    let mut ids = Vec::new();
+    for d in open {
+        match d.get_str("deletedOn") {
+            Ok("remote") => sides[0] = true,
+            _ => sides[1] = true,
+        }
+        ids.extend(d.get_array("docIds").cloned().unwrap_or_default());
+    }
+    Ok((ids, sides))
+}
+
+/// What a person's decision on a hold means: carry the deletes out, or copy the documents
+/// back to the side that deleted them.
+fn applies(deleted_on: &str, strategy: Strategy) -> Option<bool> {
+    match (deleted_on, strategy) {
+        // The cloud deleted them: the cloud's state (keep_remote) deletes them here too.
+        ("remote", Strategy::KeepRemote) | ("local", Strategy::KeepLocal) => Some(true),
+        ("remote", Strategy::KeepLocal) | ("local", Strategy::KeepRemote) => Some(false),
+        _ => None,
+    }
+}
+
+/// Settles a hold. Writes only here: the next run carries it out.
+pub(crate) async fn resolve(
+    dbs: &Databases,
+    id: &str,
+    c: &Document,
+    r: &Resolution,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let on = c.get_str("deletedOn").unwrap_or("local");
+    let Some(apply) = applies(on, r.strategy) else {
+        return Err(Error::InvalidResolution {
+            id: id.to_string(),
+            reason: "held deletes are settled by choosing a side: keep_local or keep_remote".into(),
+        });
+    };
+    let collection = c.get_str("collection").unwrap_or_default();
+    let ids = c.get_array("docIds").cloned().unwrap_or_default();
+    let count = ids.len();
+    let message = if apply {
+        let entries: Vec<Document> = ids
+            .iter()
+            .map(|d| doc! { "collection": collection, "docId": d.clone(), "since": to_bson(now), "allowDelete": true })
+            .collect();
+        if !entries.is_empty() {
+            dbs.local_coll(SYNC_DIRTY)
+                .insert_many(entries)
+                .await
+                .map_err(local_err("remembering documents to delete"))?;
+        }
+        match on {
+            "remote" => format!(
+                "The next sync deletes these {count} documents on this computer too, as in the cloud."
+            ),
+            _ => format!(
+                "The next sync deletes these {count} documents in the cloud too, as on this computer."
+            ),
+        }
+    } else {
+        // Forgetting the synced versions makes the documents new on the side that has them.
+        dbs.base_coll(collection)
+            .delete_many(doc! { "_id": { "$in": ids.clone() } })
+            .await
+            .map_err(local_err("forgetting synced versions"))?;
+        crate::conflicts::mark_dirty(dbs, collection, &ids, now).await?;
+        match on {
+            "remote" => format!(
+                "The next sync puts these {count} documents back in the cloud from this computer."
+            ),
+            _ => format!(
+                "The next sync brings these {count} documents back to this computer from the cloud."
+            ),
+        }
+    };
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(limit: u32, percent: u32) -> SyncConfig {
+        SyncConfig {
+            mass_delete_limit: limit,
+            mass_delete_percent: percent,
+            ..SyncConfig::default()
+        }
+    }
+
+    #[test]
+    fn the_limit_is_the_larger_of_a_count_and_a_share() {
+        let c = cfg(50, 20);
+        assert!(!held(&c, 50, 1000), "50 of 1000 is within the count");
+        assert!(!held(&c, 200, 1000), "20% of 1000 is 200");
+        assert!(held(&c, 201, 1000));
+        assert!(
+            held(&c, 51, 100),
+            "20% of 100 is 20; the count, 50, is larger"
+        );
+        assert!(!held(&c, 0, 0));
+    }
+
+    #[test]
+    fn emptying_a_collection_is_always_held() {
+        let c = cfg(50, 20);
+        assert!(
+            held(&c, 10, 10),
+            "a small collection emptied is how a drop looks"
+        );
+        assert!(held(&c, 2, 2));
+        assert!(
+            !held(&c, 1, 1),
+            "the last document of a one-document collection"
+        );
+        assert!(!held(&c, 9, 10));
+    }
+
+    #[test]
+    fn each_side_means_what_the_person_sees() {
+        // Deleted in the cloud: keep the cloud's state (apply) or this computer's (restore).
+        assert_eq!(applies("remote", Strategy::KeepRemote), Some(true));
+        assert_eq!(applies("remote", Strategy::KeepLocal), Some(false));
+        // Deleted here: keep this computer's state (apply) or the cloud's (restore).
+        assert_eq!(applies("local", Strategy::KeepLocal), Some(true));
+        assert_eq!(applies("local", Strategy::KeepRemote), Some(false));
+        assert_eq!(applies("local", Strategy::Merge), None);
+        assert_eq!(applies("remote", Strategy::RenameLocal), None);
+    }
+}
