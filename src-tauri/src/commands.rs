@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, State};
 use templesync_engine::settings::host_of;
 use templesync_engine::{
-    AutoResolveReport, Conflict, Engine, Resolution, ResolveOutcome, ResolveValue, Strategy,
-    SyncConfig, SyncRun,
+    AutoResolveReport, CloudChoice, Conflict, Engine, Resolution, ResolveOutcome, ResolveValue,
+    Strategy, SyncConfig, SyncRun,
 };
 
 use crate::backend::{Backend, publish};
@@ -30,6 +30,13 @@ pub async fn overview(backend: State<'_, Backend>) -> Answer<Overview> {
 #[specta::specta]
 pub async fn sync_now(backend: State<'_, Backend>) -> Answer<SyncRun> {
     Ok(backend.monitor().await?.sync_now(None).await?)
+}
+
+/// A person's choice about a cloud that is not the one this computer last synced with.
+#[tauri::command]
+#[specta::specta]
+pub async fn choose_cloud(choice: CloudChoice, backend: State<'_, Backend>) -> Answer<()> {
+    Ok(backend.engine().await?.choose_cloud(choice).await?)
 }
 
 /// The runs, newest first.

@@ -32,6 +32,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             commands::conflict,
             commands::resolve_conflict,
             commands::auto_resolve,
+            commands::choose_cloud,
             commands::sync_settings,
             commands::save_sync_settings,
             commands::connection,

@@ -21,6 +21,8 @@ export const commands = {
 	resolveConflict: (id: string, choice: Choice) => typedError<ResolveOutcome, ErrorDto>(__TAURI_INVOKE("resolve_conflict", { id, choice })),
 	/**  Settles the simple cases; leaves the rest for a person. */
 	autoResolve: () => typedError<AutoResolveReport, ErrorDto>(__TAURI_INVOKE("auto_resolve")),
+	/**  A person's choice about a cloud that is not the one this computer last synced with. */
+	chooseCloud: (choice: CloudChoice) => typedError<null, ErrorDto>(__TAURI_INVOKE("choose_cloud", { choice })),
 	/**  The sync settings (`sync_config`). */
 	syncSettings: () => typedError<SyncConfig, ErrorDto>(__TAURI_INVOKE("sync_settings")),
 	/**  Validates and stores the sync settings; the monitor picks them up at once. */
@@ -80,6 +82,21 @@ export type ChoiceStrategy = "keep_local" | "keep_remote" | "merge" | "rename_lo
  */
 export type ChoiceValue = { kind: "text"; value: string } | { kind: "json"; value: Value };
 
+/**  What a person decided about a cloud that is not the one this computer last synced with. */
+export type CloudChoice = 
+/**
+ *  Treat this cloud as new: forget what was synced, so that the next sync sends this
+ *  computer's documents and brings the cloud's, deleting nothing on either side (a
+ *  document that differs on the two sides becomes a conflict).
+ */
+"send_local" | 
+/**
+ *  Accept the cloud as it is now: keep what was synced, so that the next sync treats the
+ *  cloud's state as changes (documents it no longer has are removed here, unless edited
+ *  here since, which become conflicts). Large deletions are still held for a person.
+ */
+"accept_cloud";
+
 /**  A conflict as shown to people and programs. */
 export type Conflict = {
 	_id: string,
@@ -106,6 +123,9 @@ export type Conflict = {
 	resolvedAt: string | null,
 	resolutionNotes: string | null,
 	autoResolved: boolean,
+	/**  Held deletes (`bulk`): how many documents, and a few of their ids. */
+	count: number | null,
+	sample: string[],
 };
 
 export type ConflictKind = 
@@ -114,7 +134,9 @@ export type ConflictKind =
 /**  The same document was changed on both sides, in the same field. */
 "update" | 
 /**  One side deleted a document the other side changed. */
-"delete";
+"delete" | 
+/**  Many documents deleted on one side: deleting them on the other is held (the brake). */
+"bulk";
 
 /**  How an edit conflict (the same field changed on both sides) is decided. */
 export type ConflictStrategy = 
@@ -290,6 +312,13 @@ export type SyncConfig = {
 	/**  Collection name -> fields whose values must be unique across both sides. */
 	uniqueFields: { [key in string]: string[] },
 	checkIntervalSeconds: number,
+	/**
+	 *  The brake: a run that would delete more than this many documents of a collection on one
+	 *  side (or [`Self::mass_delete_percent`] of it, whichever is larger) holds those deletes
+	 *  for a person.
+	 */
+	massDeleteLimit: number,
+	massDeletePercent: number,
 };
 
 /**  One run, as stored in `sync_logs` and returned by `sync`. */

@@ -79,6 +79,7 @@ export const kindTitle: Record<ConflictKind, string> = {
   unique: "Name already taken in the cloud",
   update: "Changed on both sides",
   delete: "Deleted on one side, changed on the other",
+  bulk: "Many records deleted on one side",
 };
 
 export function kindExplanation(c: Conflict): string {
@@ -91,6 +92,10 @@ export function kindExplanation(c: Conflict): string {
       return c.deletedOn === "local"
         ? "This record was deleted on this computer, but someone changed it in the cloud since the last sync. Keep the deletion (Keep local) or bring the cloud's version back (Keep remote)."
         : "This record was deleted in the cloud, but it was changed on this computer since the last sync. Keep this computer's version (Keep local) or delete it here too (Keep remote).";
+    case "bulk":
+      return c.deletedOn === "local"
+        ? `${c.count ?? "Many"} records of ${c.collection} were deleted (or are missing) on this computer. So many deletions at once are often a mistake, so TempleSync has not deleted them in the cloud. Keep the deletion (Keep local: they are deleted in the cloud too) or bring them back here from the cloud (Keep remote).`
+        : `${c.count ?? "Many"} records of ${c.collection} were deleted in the cloud. So many deletions at once are often a mistake, so TempleSync has not deleted them on this computer. Put them back in the cloud from this computer (Keep local) or delete them here too (Keep remote).`;
   }
 }
 

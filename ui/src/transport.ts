@@ -9,6 +9,7 @@ import {
   events,
   type AutoResolveReport,
   type Choice,
+  type CloudChoice,
   type Conflict,
   type ConnectionInput,
   type ConnectionTest,
@@ -50,6 +51,8 @@ export interface Backend {
   conflict(id: string): Promise<Conflict>;
   resolveConflict(id: string, choice: Choice): Promise<ResolveOutcome>;
   autoResolve(): Promise<AutoResolveReport>;
+  /** What the next sync does with a cloud that is not the one this computer last synced with. */
+  chooseCloud(choice: CloudChoice): Promise<void>;
   syncSettings(): Promise<SyncConfig>;
   saveSyncSettings(config: SyncConfig): Promise<SyncConfig>;
   connection(): Promise<ConnectionView>;
@@ -82,6 +85,7 @@ function desktop(): Backend {
     conflict: (id) => unwrap(commands.conflict(id)),
     resolveConflict: (id, choice) => unwrap(commands.resolveConflict(id, choice)),
     autoResolve: () => unwrap(commands.autoResolve()),
+    chooseCloud: async (choice) => void (await unwrap(commands.chooseCloud(choice))),
     syncSettings: () => unwrap(commands.syncSettings()),
     saveSyncSettings: (c) => unwrap(commands.saveSyncSettings(c)),
     connection: () => unwrap(commands.connection()),
@@ -273,6 +277,10 @@ function browser(): Backend {
       });
       void publish();
       return r;
+    },
+    chooseCloud: async (choice) => {
+      await api("POST", "/api/sync/cloud", { choice });
+      void publish();
     },
     syncSettings: () => api("GET", "/api/sync/config"),
     saveSyncSettings: (c) => api("PUT", "/api/sync/config", c),

@@ -433,6 +433,7 @@ fn kind_text(c: &Conflict) -> &'static str {
         }
         ConflictKind::Update => "update (changed on both sides since the last sync)",
         ConflictKind::Delete => "delete (deleted on one side, changed on the other)",
+        ConflictKind::Bulk => "bulk (many documents deleted on one side; held until you decide)",
     }
 }
 
@@ -459,6 +460,14 @@ fn summary_line(c: &Conflict) -> String {
                 "document {} deleted in the cloud, changed here",
                 doc_label(c)
             )
+        }
+        ConflictKind::Bulk => {
+            let n = c.count.unwrap_or_default();
+            let sample = c.sample.join(", ");
+            match deleted_here(c) {
+                true => format!("{n} documents deleted here, kept in the cloud (e.g. {sample})"),
+                false => format!("{n} documents deleted in the cloud, kept here (e.g. {sample})"),
+            }
         }
     }
 }
@@ -552,6 +561,27 @@ pub fn recommendations(c: &Conflict) -> Vec<(String, String)> {
             ),
             (
                 "Accept the deletion: remove the document here too".into(),
+                "--strategy keep_remote".into(),
+            ),
+        ],
+        ConflictKind::Bulk if deleted_here(c) => vec![
+            (
+                "Bring the documents back here from the cloud (if deleting them was a mistake)"
+                    .into(),
+                "--strategy keep_remote".into(),
+            ),
+            (
+                "Keep them deleted: delete them in the cloud too".into(),
+                "--strategy keep_local".into(),
+            ),
+        ],
+        ConflictKind::Bulk => vec![
+            (
+                "Put the documents back in the cloud from this computer".into(),
+                "--strategy keep_local".into(),
+            ),
+            (
+                "Accept the deletions: remove them here too".into(),
                 "--strategy keep_remote".into(),
             ),
         ],

@@ -245,13 +245,18 @@ function mountOne(el: HTMLElement, id: string): () => void {
         ),
       );
     } else {
-      const deleted = c.type === "delete";
-      const localText = deleted
+      const deleted = c.type === "delete" || c.type === "bulk";
+      const many = c.type === "bulk" ? `these ${c.count ?? ""} records`.replace("  ", " ") : "the record";
+      const localText = c.type === "bulk"
+        ? c.deletedOn === "local" ? `Keep the deletion: ${many} are deleted in the cloud too.` : `Put ${many} back in the cloud from this computer.`
+        : deleted
         ? c.deletedOn === "local" ? "Keep the deletion: the record is deleted in the cloud too." : "Keep this computer's version: it is put back in the cloud."
         : fieldsOf(c).length === 1
           ? "Use this computer's value; the cloud gets it with the next sync."
           : `Use this computer's ${fieldsOf(c).length} values; the cloud gets them with the next sync.`;
-      const remoteText = deleted
+      const remoteText = c.type === "bulk"
+        ? c.deletedOn === "local" ? `Bring ${many} back to this computer from the cloud.` : `Delete ${many} here too, as in the cloud.`
+        : deleted
         ? c.deletedOn === "local" ? "Bring the cloud's version back to this computer." : "Delete it here too, as in the cloud (a copy stays in the conflict's record)."
         : fieldsOf(c).length === 1
           ? "Use the cloud's value on this computer."
@@ -352,6 +357,13 @@ function flatten(v: Value, prefix = "", out: Map<string, Value> = new Map()): Ma
 }
 
 function compare(c: Conflict): HTMLElement {
+  if (c.type === "bulk") {
+    return h("section", { class: "card compare", "data-testid": "bulk-sample" },
+      h("p", null, c.notes),
+      c.sample.length > 0 && h("p", { class: "muted" },
+        `Some of them (record ids): ${c.sample.join(", ")}${(c.count ?? 0) > c.sample.length ? ", …" : ""}`),
+    );
+  }
   const local = flatten(c.localDocument);
   const remote = flatten(c.remoteDocument);
   const base = flatten(c.baseDocument);

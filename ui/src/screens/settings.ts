@@ -75,6 +75,8 @@ function syncSettings(cfg: SyncConfig): HTMLElement {
   const check = number("checkIntervalSeconds", cfg.checkIntervalSeconds, whole(5, 3600));
   const retries = number("maxRetries", cfg.maxRetries, whole(0, 10));
   const batch = number("batchSize", cfg.batchSize, whole(1, 10000));
+  const deleteLimit = number("massDeleteLimit", cfg.massDeleteLimit, whole(1, 1000000));
+  const deletePercent = number("massDeletePercent", cfg.massDeletePercent, whole(0, 100));
   const text = (key: string, value: string, c: Check, placeholder: string) => {
     const input = h("input", { type: "text", class: "wide mono", value, placeholder, "data-testid": `cfg-${key}` });
     const err = h("span", { class: "field-error" });
@@ -114,6 +116,8 @@ function syncSettings(cfg: SyncConfig): HTMLElement {
         return m;
       }, {}),
       checkIntervalSeconds: Number(check.input.value),
+      massDeleteLimit: Number(deleteLimit.input.value),
+      massDeletePercent: Number(deletePercent.input.value),
     };
     try {
       await backend.saveSyncSettings(next);
@@ -146,6 +150,8 @@ function syncSettings(cfg: SyncConfig): HTMLElement {
       h("summary", null, "Advanced"),
       row("Retries after a network error", retries.input, "0 to 10.", retries.err),
       row("Records per batch", batch.input, "1 to 10000. Smaller batches suit slow connections.", batch.err),
+      row("Ask before deleting more than", [deleteLimit.input, h("span", null, " records, or "), deletePercent.input, h("span", null, " % of a collection")],
+        "Whichever is larger. Deleting every record of a collection always asks first.", h("span", null, deleteLimit.err, " ", deletePercent.err)),
     ),
     h("div", { class: "row" }, save),
     out,

@@ -4,7 +4,7 @@
 import { asAppError, live, subscribe } from "../app";
 import { fill, h } from "../dom";
 import { ago, duration, plural, runStatusLabel, runSummary, total, triggerLabel, triggerReason, when } from "../format";
-import { backend, type SyncRun } from "../transport";
+import { backend, type CloudChoice, type SyncRun } from "../transport";
 
 export function mountStatus(el: HTMLElement): () => void {
   let last: SyncRun | null = null;
@@ -98,9 +98,39 @@ function lastRun(r: SyncRun): HTMLElement {
     ),
     h("p", null, runSummary(r)),
     r.error && h("p", { class: "error-text" }, r.error),
+    r.errorCode === "cloud_changed" && cloudChoice(),
     names.length > 0 && total(r.localToRemote) + total(r.remoteToLocal) + total(r.conflicts) > 0 &&
       table(["Collection", "Sent to the cloud", "Received here", "Conflicts"],
         names.map((c) => [c, r.localToRemote[c] ?? 0, r.remoteToLocal[c] ?? 0, r.conflicts[c] ?? 0])),
+  );
+}
+
+/** The two ways on when the cloud is not the one this computer last synced with. */
+function cloudChoice(): HTMLElement {
+  const status = h("p", { class: "muted", role: "status" });
+  const choose = (choice: CloudChoice, done: string) => async () => {
+    try {
+      await backend.chooseCloud(choice);
+      status.textContent = done;
+    } catch (e) {
+      status.textContent = asAppError(e).message;
+    }
+  };
+  return h("div", { class: "card attention", "data-testid": "cloud-choice" },
+    h("h3", null, "What should the next sync do?"),
+    h("div", { class: "choice" },
+      h("div", { class: "choice-text" },
+        h("h3", null, "Treat this cloud as new"),
+        h("p", null, "Send this computer's records to it and bring the cloud's here. Nothing is deleted on either side; a record that differs on the two sides is shown under Conflicts.")),
+      h("button", { class: "primary", "data-testid": "cloud-send-local",
+        onclick: choose("send_local", "Done. Press Sync now (or wait for the next sync) to send this computer's records.") }, "Send this computer's data")),
+    h("div", { class: "choice" },
+      h("div", { class: "choice-text" },
+        h("h3", null, "Accept the cloud as it is now"),
+        h("p", null, "Records the cloud no longer has are removed from this computer (many at once are held for you first); records it has in an older version come back here.")),
+      h("button", { "data-testid": "cloud-accept",
+        onclick: choose("accept_cloud", "Done. Press Sync now (or wait for the next sync) to take the cloud's records.") }, "Accept the cloud")),
+    status,
   );
 }
 

@@ -109,7 +109,12 @@ fn config_properties() -> Value {
                 "items": { "type": "string", "minLength": 1 }
             }
         },
-        "checkIntervalSeconds": { "type": "integer", "minimum": 5, "maximum": 3600 }
+        "checkIntervalSeconds": { "type": "integer", "minimum": 5, "maximum": 3600 },
+        "massDeleteLimit": {
+            "type": "integer", "minimum": 1, "maximum": 1000000,
+            "description": "A run holds a collection's deletes on one side for a person when they are more than this many documents (or massDeletePercent of the collection, whichever is larger), or all of it"
+        },
+        "massDeletePercent": { "type": "integer", "minimum": 0, "maximum": 100 }
     })
 }
 
@@ -207,7 +212,7 @@ fn schemas() -> Value {
         })),
         "Conflict": object("A conflict, with both versions and what a person decided", json!({
             "_id": { "type": "string" },
-            "type": { "type": "string", "enum": ["unique", "update", "delete"] },
+            "type": { "type": "string", "enum": ["unique", "update", "delete", "bulk"] },
             "collection": { "type": "string" },
             "localId": { "type": "string" },
             "remoteId": { "type": "string" },
@@ -236,7 +241,9 @@ fn schemas() -> Value {
             "resolvedBy": string_or_null(),
             "resolvedAt": time_or_null(),
             "resolutionNotes": string_or_null(),
-            "autoResolved": { "type": "boolean" }
+            "autoResolved": { "type": "boolean" },
+            "count": { "type": ["integer", "null"], "description": "Held deletes (bulk): how many documents" },
+            "sample": { "type": "array", "items": { "type": "string" }, "description": "Held deletes (bulk): a few of their ids" }
         })),
         "ResolveOutcome": object("The original API's answer to a resolution (snake_case)", json!({
             "success": { "type": "boolean" },
