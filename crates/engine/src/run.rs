@@ -17,7 +17,7 @@ use mongodb::Collection;
 use crate::clock::{Clock, to_bson};
 use crate::config::SyncConfig;
 use crate::conflicts::{self, ConflictKind, NewConflict};
-use crate::content::{IdKey, UPDATED_AT, content, content_hash, display_id, get_path};
+use crate::content::{IdKey, UPDATED_AT, content, content_hash, display_id, get_path, key_path};
 use crate::error::{Error, Result, Side};
 use crate::feed::{self, ChangeFeed, Op, Opened};
 use crate::quarantine;
@@ -1012,12 +1012,12 @@ impl<'a> CollectionSync<'a> {
         self.unique
             .iter()
             .filter_map(|f| {
-                let v = get_path(doc, f)?;
+                let v = get_path(doc, &key_path(f))?;
                 if matches!(v, Bson::Null) {
                     return None;
                 }
                 let unchanged = before
-                    .and_then(|b| get_path(b, f))
+                    .and_then(|b| get_path(b, &key_path(f)))
                     .is_some_and(|old| crate::content::same_value(Some(old), Some(v)));
                 (!unchanged).then(|| (f.clone(), v))
             })
@@ -1055,8 +1055,10 @@ impl<'a> CollectionSync<'a> {
                     Decision::DeleteRemote => true,
                     d => Self::outgoing(d).is_some_and(|doc| {
                         let (new, old) = (
-                            get_path(doc, &field),
-                            it.remote.as_ref().and_then(|r| get_path(r, &field)),
+                            get_path(doc, &key_path(&field)),
+                            it.remote
+                                .as_ref()
+                                .and_then(|r| get_path(r, &key_path(&field))),
                         );
                         !crate::content::same_value(new, old)
                     }),
@@ -1070,13 +1072,15 @@ impl<'a> CollectionSync<'a> {
                 let Some(doc) = Self::outgoing(&it.decision) else {
                     continue;
                 };
-                let Some(value) = get_path(doc, &field).filter(|v| !matches!(v, Bson::Null)) else {
+                let Some(value) =
+                    get_path(doc, &key_path(&field)).filter(|v| !matches!(v, Bson::Null))
+                else {
                     continue;
                 };
                 if it
                     .remote
                     .as_ref()
-                    .and_then(|r| get_path(r, &field))
+                    .and_then(|r| get_path(r, &key_path(&field)))
                     .is_some_and(|old| crate::content::same_value(Some(old), Some(value)))
                 {
                     continue;
@@ -1084,7 +1088,7 @@ impl<'a> CollectionSync<'a> {
                 let holder = holders.iter().find(|h| {
                     h.get("_id").is_some_and(|hid| {
                         IdKey::of(hid) != it.key && !leaving.contains(&IdKey::of(hid))
-                    }) && crate::content::same_value(get_path(h, &field), Some(value))
+                    }) && crate::content::same_value(get_path(h, &key_path(&field)), Some(value))
                 });
                 if let Some(h) = holder {
                     it.clash = Some(UniqueClash {
@@ -1108,7 +1112,7 @@ impl<'a> CollectionSync<'a> {
                 .filter(|it| it.clash.is_none())
                 .filter_map(|it| {
                     Self::incoming(&it.decision)
-                        .and_then(|d| get_path(d, &field))
+                        .and_then(|d| get_path(d, &key_path(&field)))
                         .cloned()
                 })
                 .filter(|v| !matches!(v, Bson::Null))
@@ -1137,14 +1141,14 @@ impl<'a> CollectionSync<'a> {
                     continue;
                 }
                 let Some(value) = Self::incoming(&it.decision)
-                    .and_then(|d| get_path(d, &field))
+                    .and_then(|d| get_path(d, &key_path(&field)))
                     .cloned()
                 else {
                     continue;
                 };
                 if let Some(h) = holders.iter().find(|h| {
                     h.get("_id").is_some_and(|hid| IdKey::of(hid) != it.key)
-                        && crate::content::same_value(get_path(h, &field), Some(&value))
+                        && crate::content::same_value(get_path(h, &key_path(&field)), Some(&value))
                 }) {
                     tracing::info!(collection = %self.name, id = %display_id(&it.id), "cloud document held back: its unique value is in a local conflict");
                     it.ok = false;
@@ -1259,7 +1263,7 @@ impl<'a> CollectionSync<'a> {
     async fn clash_from_index(&self, doc: &Document) -> Result<UniqueClash> {
         let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
         for f in &self.unique {
-            if let Some(v) = get_path(doc, f) {
+            if let Some(v) = get_path(doc, &key_path(f)) {
                 let holder = self
                     .remote
                     .find_one(doc! { f.as_str(): v.clone(), "_id": { "$ne": id.clone() } })
