@@ -2,8 +2,11 @@
 //! unique indexes nobody listed in `uniqueFields`, and two PCs pushing the same new values at
 //! the same moment (issue 11).
 
-use bson::{Bson, Document, doc};
-use templesync_engine::{Resolution, ResolveValue, Strategy};
+use bson::{Bson, Document, doc, oid::ObjectId};
+use mongodb::{IndexModel, options::IndexOptions};
+use templesync_engine::{
+    ConflictKind, Engine, Resolution, ResolveValue, RunStatus, Strategy, SyncRun,
+};
 use templesync_tests::fixture::*;
 
 fn res(strategy: Strategy, value: Option<ResolveValue>) -> Resolution {
@@ -198,4 +201,213 @@ async fn a_field_name_starting_with_dollar_and_holding_a_dot_survives_conflicts(
         return;
     }
     odd_name_all_strategies(&o, "dollar", &["rates", "$price.usd"]).await;
+}
+
+async fn unique_index(db: &mongodb::Database, coll_name: &str, keys: Document) {
+    coll(db, coll_name)
+        .create_index(
+            IndexModel::builder()
+                .keys(keys)
+                .options(IndexOptions::builder().unique(true).build())
+                .build(),
+        )
+        .await
+        .unwrap();
+}
+
+/// No document on either side and no conflict record may carry the old made-up field.
+async fn assert_no_placeholder(e: &Engine, l: &mongodb::Database, r: &mongodb::Database, c: &str) {
+    for db in [l, r] {
+        for d in all(db, c).await {
+            assert!(
+                !d.contains_key("(unique index)"),
+                "a placeholder field must never be written into a document: {d:?}"
+            );
+        }
+    }
+    for c in e.conflicts(None, None).await.unwrap() {
+        assert_ne!(
+            c.field.as_deref(),
+            Some("(unique index)"),
+            "a conflict names real fields: {c:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_unique_index_not_in_unique_fields_clashes_on_the_real_field() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    unique_index(&r, "employees", doc! { "employeeId": 1 }).await;
+    let holder = ObjectId::new();
+    coll(&r, "employees")
+        .insert_one(tms_doc(
+            holder,
+            doc! { "employeeId": "E100", "name": "Asha" },
+        ))
+        .await
+        .unwrap();
+    let e = o.engine(0).await;
+    sync(&e).await;
+    let newcomer = ObjectId::new();
+    coll(&l, "employees")
+        .insert_many([
+            tms_doc(newcomer, doc! { "employeeId": "E100", "name": "Ravi" }),
+            tms_doc(
+                ObjectId::new(),
+                doc! { "employeeId": "E101", "name": "Mala" },
+            ),
+        ])
+        .await
+        .unwrap();
+    let run = sync(&e).await;
+    assert_eq!(
+        run.conflicts["employees"], 1,
+        "the taken employeeId is a conflict"
+    );
+    assert_eq!(
+        run.local_to_remote["employees"], 1,
+        "the other employee still syncs"
+    );
+    let c = e.conflicts(Some(false), None).await.unwrap().remove(0);
+    assert_eq!(c.kind, ConflictKind::Unique);
+    assert_eq!(
+        c.field.as_deref(),
+        Some("employeeId"),
+        "the clash is on the field the cloud's index guards"
+    );
+    assert_eq!(c.local_id, newcomer.to_hex());
+    assert_eq!(
+        c.remote_id,
+        holder.to_hex(),
+        "the document holding the value is named"
+    );
+    let suggested = c
+        .suggested_value
+        .as_ref()
+        .and_then(|v| v.as_str())
+        .expect("a free value is suggested for a text field")
+        .to_string();
+    assert!(suggested.starts_with("E100_"), "{suggested}");
+    assert_no_placeholder(&e, &l, &r, "employees").await;
+
+    e.resolve(&c.id, res(Strategy::RenameLocal, None))
+        .await
+        .unwrap();
+    sync_until_quiet(&[&e], 3).await;
+    let pushed = get(&r, "employees", newcomer)
+        .await
+        .expect("renamed document is in the cloud");
+    assert_eq!(pushed.get_str("employeeId").unwrap(), suggested);
+    assert_same(&l, &r, "employees").await;
+    assert_no_placeholder(&e, &l, &r, "employees").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_refused_by_a_local_unique_index_is_a_recorded_conflict_not_a_silent_retry() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    unique_index(&l, "employees", doc! { "employeeId": 1 }).await;
+    let here = ObjectId::new();
+    coll(&l, "employees")
+        .insert_one(tms_doc(here, doc! { "employeeId": "E7", "name": "Office" }))
+        .await
+        .unwrap();
+    let e = o.engine(0).await;
+    sync(&e).await;
+    // Another writer adds a second E7 in the cloud, which has no such index.
+    let cloud_one = ObjectId::new();
+    coll(&r, "employees")
+        .insert_one(tms_doc(
+            cloud_one,
+            doc! { "employeeId": "E7", "name": "Cloud" },
+        ))
+        .await
+        .unwrap();
+    let run = sync(&e).await;
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(
+        run.conflicts.get("employees").copied().unwrap_or(0),
+        1,
+        "a pull this database refuses must be a conflict a person sees: {run:?}"
+    );
+    let open = e.conflicts(Some(false), None).await.unwrap();
+    assert_eq!(open.len(), 1);
+    let c = &open[0];
+    assert_eq!(c.kind, ConflictKind::Unique);
+    assert_eq!(c.field.as_deref(), Some("employeeId"));
+    assert_eq!(c.local_id, here.to_hex(), "the local holder of the value");
+    assert_eq!(
+        c.remote_id,
+        cloud_one.to_hex(),
+        "the cloud document refused here"
+    );
+    assert_no_placeholder(&e, &l, &r, "employees").await;
+    // Syncing again keeps the one conflict (no duplicate, no flapping).
+    let again = sync(&e).await;
+    assert_eq!(SyncRun::total(&again.conflicts), 0, "{again:?}");
+    let still = e.conflicts(Some(false), None).await.unwrap();
+    assert_eq!(still.len(), 1, "the same conflict stays open: {still:?}");
+    assert_eq!(still[0].id, c.id);
+
+    e.resolve(&c.id, res(Strategy::RenameLocal, None))
+        .await
+        .unwrap();
+    sync_until_quiet(&[&e], 4).await;
+    assert!(
+        get(&l, "employees", cloud_one).await.is_some(),
+        "the cloud document arrives once the value is free"
+    );
+    assert_same(&l, &r, "employees").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compound_unique_index_clash_names_all_its_fields() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    unique_index(&r, "slots", doc! { "templeId": 1, "slot": 1 }).await;
+    let holder = ObjectId::new();
+    coll(&r, "slots")
+        .insert_one(tms_doc(holder, doc! { "templeId": "T1", "slot": "9am" }))
+        .await
+        .unwrap();
+    let e = o.engine(0).await;
+    sync(&e).await;
+    let newcomer = ObjectId::new();
+    coll(&l, "slots")
+        .insert_many([
+            tms_doc(newcomer, doc! { "templeId": "T1", "slot": "9am" }),
+            // Only one of the two fields equal: no clash.
+            tms_doc(ObjectId::new(), doc! { "templeId": "T2", "slot": "9am" }),
+        ])
+        .await
+        .unwrap();
+    let run = sync(&e).await;
+    assert_eq!(
+        run.conflicts["slots"], 1,
+        "all the index's fields equal is a clash"
+    );
+    assert_eq!(
+        run.local_to_remote["slots"], 1,
+        "a partial match is no clash"
+    );
+    let c = e.conflicts(Some(false), None).await.unwrap().remove(0);
+    assert_eq!(c.kind, ConflictKind::Unique);
+    let field = c.field.clone().unwrap_or_default();
+    assert!(
+        field.contains("templeId") && field.contains("slot"),
+        "the conflict names every field of the index: {field}"
+    );
+    assert_eq!(c.remote_id, holder.to_hex());
+    assert_no_placeholder(&e, &l, &r, "slots").await;
+    e.resolve(&c.id, res(Strategy::RenameLocal, None))
+        .await
+        .unwrap();
+    sync_until_quiet(&[&e], 3).await;
+    assert!(
+        get(&r, "slots", newcomer).await.is_some(),
+        "renamed, it syncs"
+    );
+    assert_same(&l, &r, "slots").await;
+    assert_no_placeholder(&e, &l, &r, "slots").await;
 }

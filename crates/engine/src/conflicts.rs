@@ -206,6 +206,61 @@ fn fields_doc(fields: &[FieldConflict]) -> Vec<Bson> {
         .collect()
 }
 
+/// A unique clash's part of the record: the fields (a compound index's all, in `keyFields`),
+/// the values they share, the field a rename changes, and the document holding them.
+fn unique_fields(d: &mut Document, clash: &UniqueClash) {
+    let (key, values) = (&clash.key, &clash.values);
+    let value = match values.as_slice() {
+        [one] => one.clone(),
+        _ => Bson::Document(
+            key.fields
+                .iter()
+                .cloned()
+                .zip(values.iter().cloned())
+                .collect(),
+        ),
+    };
+    d.insert("remoteId", clash.holder_id.clone());
+    d.insert("field", key.shown());
+    d.insert("keyFields", key.fields.clone());
+    d.insert("renameField", key.rename_field(values));
+    d.insert("localValue", value.clone());
+    d.insert("remoteValue", value);
+    d.insert(
+        "remoteDocument",
+        opt(clash.holder.as_ref().map(|h| Bson::Document(content(h)))),
+    );
+    let what = match key.fields.len() {
+        1 => format!("Unique field '{}'", key.shown()),
+        _ => format!("Unique fields '{}' (together)", key.shown()),
+    };
+    let notes = match clash.here {
+        None => format!("{what} conflicts with existing remote document"),
+        Some(_) => format!(
+            "{what}: this document holds the same value as cloud document {}, which this computer's database refused to store",
+            display_id(&clash.holder_id)
+        ),
+    };
+    d.insert("notes", notes);
+}
+
+/// The field a unique conflict's rename changes, and the value it holds now. Records from
+/// before `renameField` name one field in `field` and its value in `localValue`.
+fn rename_target(c: &Document) -> (String, Option<Bson>) {
+    let field = c
+        .get_str("renameField")
+        .or_else(|_| c.get_str("field"))
+        .unwrap_or_default()
+        .to_string();
+    let value = match c.get("localValue") {
+        Some(Bson::Document(values)) if c.get_array("keyFields").is_ok_and(|k| k.len() > 1) => {
+            values.get(&field).cloned()
+        }
+        other => other.cloned(),
+    };
+    (field, value)
+}
+
 /// Writes a conflict down. An open conflict for the same document and kind is refreshed
 /// instead of duplicated; returns whether a new one was created.
 pub(crate) async fn record(dbs: &Databases, c: NewConflict, now: DateTime<Utc>) -> Result<bool> {
@@ -220,23 +275,7 @@ pub(crate) async fn record(dbs: &Databases, c: NewConflict, now: DateTime<Utc>) 
         "runId": c.run_id,
     };
     match (&c.clash, &c.finding) {
-        (Some(clash), _) => {
-            d.insert("remoteId", clash.holder_id.clone());
-            d.insert("field", &clash.field);
-            d.insert("localValue", clash.value.clone());
-            d.insert("remoteValue", clash.value.clone());
-            d.insert(
-                "remoteDocument",
-                opt(clash.holder.as_ref().map(|h| Bson::Document(content(h)))),
-            );
-            d.insert(
-                "notes",
-                format!(
-                    "Unique field '{}' conflicts with existing remote document",
-                    clash.field
-                ),
-            );
-        }
+        (Some(clash), _) => unique_fields(&mut d, clash),
         (None, Some(Finding::Edit { fields, .. })) => {
             d.insert("remoteId", c.id.clone());
             let paths: Vec<String> = fields.iter().map(|f| display_path(&f.path)).collect();
@@ -349,8 +388,9 @@ pub(crate) async fn record(dbs: &Databases, c: NewConflict, now: DateTime<Utc>) 
         return Ok(false);
     }
     if c.kind == ConflictKind::Unique
-        && let (Some(clash), Some(Bson::String(v))) = (&c.clash, c.clash.as_ref().map(|x| &x.value))
-        && let Some(s) = suggest_free_value(dbs, &c.collection, &clash.field, v).await?
+        && c.clash.is_some()
+        && let (field, Some(Bson::String(v))) = rename_target(&d)
+        && let Some(s) = suggest_free_value(dbs, &c.collection, &field, &v).await?
     {
         d.insert("suggestedValue", s);
     }
@@ -750,7 +790,7 @@ async fn resolve_as(
 
     let message = match kind {
         "unique" => {
-            let field = c.get_str("field").unwrap_or_default().to_string();
+            let (field, _) = rename_target(&c);
             let Some(cur) = current.clone() else {
                 return Err(refuse(
                     id,
@@ -1156,8 +1196,8 @@ async fn plan_auto(
     };
     match c.get_str("type").unwrap_or_default() {
         "unique" => {
-            let field = c.get_str("field").unwrap_or_default();
-            let value = c.get("localValue").cloned().unwrap_or(Bson::Null);
+            let (field, value) = rename_target(c);
+            let (field, value) = (field.as_str(), value.unwrap_or(Bson::Null));
             let holder_id = c.get("remoteId").cloned().unwrap_or(Bson::Null);
             let holder = dbs
                 .remote()
