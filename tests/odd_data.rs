@@ -2,6 +2,8 @@
 //! unique indexes nobody listed in `uniqueFields`, and two PCs pushing the same new values at
 //! the same moment (issue 11).
 
+use std::collections::HashMap;
+
 use bson::{Bson, Document, doc, oid::ObjectId};
 use mongodb::{IndexModel, options::IndexOptions};
 use templesync_engine::{
@@ -410,4 +412,99 @@ async fn a_compound_unique_index_clash_names_all_its_fields() {
     );
     assert_same(&l, &r, "slots").await;
     assert_no_placeholder(&e, &l, &r, "slots").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pcs_pushing_the_same_new_usernames_at_once_never_duplicate_them_in_the_cloud() {
+    let o = Office::with_pcs(2).await;
+    let r = o.remote().await;
+    let mut locals = Vec::new();
+    for pc in 0..2 {
+        let l = o.local(pc).await;
+        let admins: Vec<Document> = (0..100)
+            .map(|i| {
+                tms_doc(
+                    ObjectId::new(),
+                    doc! { "username": format!("user{i:03}"), "pc": pc as i32 },
+                )
+            })
+            .collect();
+        coll(&l, "admins").insert_many(admins).await.unwrap();
+        locals.push(l);
+    }
+    let (e0, e1) = (o.engine(0).await, o.engine(1).await);
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(sync(&e0), sync(&e1));
+        assert_eq!(a.status, RunStatus::Completed);
+        assert_eq!(b.status, RunStatus::Completed);
+    }
+    sync_until_quiet(&[&e0, &e1], 5).await;
+
+    let mut held: HashMap<String, usize> = HashMap::new();
+    for d in all(&r, "admins").await {
+        *held
+            .entry(d.get_str("username").unwrap().to_string())
+            .or_default() += 1;
+    }
+    let twice: Vec<_> = held.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "a username is held once in the cloud, whatever the timing: {twice:?}"
+    );
+    // Nothing lost: every office admin is in the cloud or in a recorded conflict.
+    for (pc, (l, e)) in locals.iter().zip([&e0, &e1]).enumerate() {
+        let in_conflict: Vec<String> = e
+            .conflicts(Some(false), Some("admins"))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.kind == ConflictKind::Unique)
+            .map(|c| c.local_id)
+            .collect();
+        for d in all(l, "admins").await {
+            if d.get_i32("pc").ok() != Some(pc as i32) {
+                continue;
+            }
+            let id = d.get_object_id("_id").unwrap();
+            let in_cloud = get(&r, "admins", id).await.is_some();
+            assert!(
+                in_cloud || in_conflict.contains(&id.to_hex()),
+                "PC {pc}'s admin {} is neither in the cloud nor in a conflict: it would be lost",
+                d.get_str("username").unwrap()
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_already_holding_duplicate_usernames_syncs_and_says_once_why_it_has_no_index() {
+    let o = Office::start().await;
+    let r = o.remote().await;
+    coll(&r, "admins")
+        .insert_many([
+            tms_doc(ObjectId::new(), doc! { "username": "twin" }),
+            tms_doc(ObjectId::new(), doc! { "username": "twin" }),
+        ])
+        .await
+        .unwrap();
+    let e = o.engine(0).await;
+    for _ in 0..2 {
+        let run = sync(&e).await;
+        assert_eq!(
+            run.status,
+            RunStatus::Completed,
+            "duplicates in the cloud must not stop syncing"
+        );
+        let said: Vec<_> = run
+            .errors
+            .iter()
+            .filter(|err| err.collection == "admins" && err.message.contains("more than one"))
+            .collect();
+        assert_eq!(
+            said.len(),
+            1,
+            "each run says once that the cloud cannot refuse duplicate usernames: {:?}",
+            run.errors
+        );
+    }
 }

@@ -1,12 +1,15 @@
-//! Which values must be unique in a collection.
+//! Which values must be unique in a collection, and the cloud index that makes it so.
 //!
 //! A value is unique when `uniqueFields` says so, or when a unique index on either side says
 //! so (single-field or compound; `_id` aside): both refuse a document, so both are checked
-//! before writing and both name the real fields when they clash.
+//! before writing and both name the real fields when they clash. A read-then-write check
+//! alone lets two PCs push the same new value at the same moment, so for each configured
+//! field the cloud is given a unique index; the index then refuses the later write (E11000),
+//! which becomes a `unique` conflict like any other clash.
 
 use bson::{Bson, Document, doc};
 use futures::TryStreamExt;
-use mongodb::{Collection, IndexModel};
+use mongodb::{Collection, IndexModel, options::IndexOptions};
 
 use crate::content::{get_path, key_path, same_value};
 use crate::error::{Error, Result, Side, server_code};
@@ -97,13 +100,36 @@ pub(crate) struct UniqueRules {
     pub warning: Option<String>,
 }
 
-/// Reads the unique indexes of both sides (once per collection and run).
+/// The bounds of the cloud index made for a configured field: documents without the field,
+/// or with `null`, stay free (accepted by MongoDB and SecantusDB alike).
+fn partial_filter(field: &str) -> Document {
+    let types = [
+        "string", "number", "date", "objectId", "bool", "binData", "object", "array",
+    ];
+    doc! { field: { "$exists": true, "$type": types.to_vec() } }
+}
+
+/// Reads the unique indexes of both sides (once per collection and run) and makes sure the
+/// cloud has one for each configured field. A cloud that already holds duplicates of a
+/// configured field cannot get one: that is a warning, and the check before each push stays
+/// the only guard.
 pub(crate) async fn prepare(
     local: &Collection<Document>,
     remote: &Collection<Document>,
     configured: &[String],
 ) -> Result<UniqueRules> {
-    let cloud = index_keys(remote, Side::Remote).await?;
+    let mut cloud = index_keys(remote, Side::Remote).await?;
+    let mut warnings = Vec::new();
+    for field in configured {
+        let key = UniqueKey::single(field);
+        if cloud.contains(&key) {
+            continue;
+        }
+        match ensure_index(remote, field).await? {
+            None => cloud.push(key),
+            Some(why) => warnings.push(why),
+        }
+    }
     let local_keys = index_keys(local, Side::Local).await?;
     let mut keys: Vec<UniqueKey> = configured.iter().map(|f| UniqueKey::single(f)).collect();
     for k in cloud.into_iter().chain(local_keys.iter().cloned()) {
@@ -114,7 +140,7 @@ pub(crate) async fn prepare(
     Ok(UniqueRules {
         keys,
         local_keys,
-        warning: None,
+        warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
     })
 }
 
@@ -137,6 +163,41 @@ async fn index_keys(coll: &Collection<Document>, side: Side) -> Result<Vec<Uniqu
         })
         .filter(|k| !k.fields.is_empty() && k.fields != ["_id"])
         .collect())
+}
+
+/// Creates the cloud's unique index for a configured field (creating an existing one is a
+/// no-op). Returns why it could not be made, unless the cloud is simply out of reach (an
+/// error then: the run is retried).
+async fn ensure_index(remote: &Collection<Document>, field: &str) -> Result<Option<String>> {
+    let options = IndexOptions::builder()
+        .unique(true)
+        .name(format!("templesync_unique_{field}"))
+        .partial_filter_expression(partial_filter(field))
+        .build();
+    let model = IndexModel::builder()
+        .keys(doc! { field: 1 })
+        .options(options)
+        .build();
+    let e = match remote.create_index(model).await {
+        Ok(_) => return Ok(None),
+        Err(e) => e,
+    };
+    let err = Error::db(Side::Remote, "creating a unique index in the cloud", &e);
+    if err.is_transient() {
+        return Err(err);
+    }
+    let coll = remote.name();
+    let why = if server_code(&e) == Some(11000) {
+        format!(
+            "the cloud already holds the same {field} in more than one {coll} document, so it cannot refuse duplicates itself; each push is still checked first, but two PCs pushing the same new {field} at the same moment can both succeed until the duplicates are removed"
+        )
+    } else {
+        format!(
+            "the cloud refused a unique index on {coll}.{field} ({err}); each push is still checked first, but two PCs pushing the same new {field} at the same moment can both succeed"
+        )
+    };
+    tracing::warn!(collection = coll, field, reason = %why, "no unique index in the cloud");
+    Ok(Some(why))
 }
 
 #[cfg(test)]
