@@ -546,6 +546,7 @@ impl Engine {
             progress,
             hook: self.inner.hook.clone(),
             local_change_streams: self.inner.local_change_streams,
+            unique: Default::default(),
         };
         let mut reads = (0, 0);
         let outcome = self
@@ -653,7 +654,8 @@ impl Engine {
         let cfg = env.cfg;
         let mut total = CollectionOutcome::default();
         let mut attempt = 0u32;
-        let mut rules = None;
+        let known = env.unique.lock().ok().and_then(|m| m.get(name).cloned());
+        let mut rules = known;
         loop {
             let r = Self::attempt_collection(env, name, &mut rules, &mut total).await;
             match r {
@@ -688,6 +690,9 @@ impl Engine {
                     document_id: String::new(),
                     message: why.clone(),
                 });
+            }
+            if let Ok(mut m) = env.unique.lock() {
+                m.insert(name.to_string(), found.clone());
             }
             *rules = Some(found);
         }

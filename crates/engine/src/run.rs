@@ -117,6 +117,9 @@ pub(crate) struct RunEnv<'a> {
     pub progress: Option<ProgressFn>,
     pub hook: Option<StepHook>,
     pub local_change_streams: bool,
+    /// Each collection's unique keys, read once per run (a collection caught up at the end
+    /// of the run uses what its first part read).
+    pub unique: std::sync::Mutex<HashMap<String, UniqueRules>>,
 }
 
 struct BaseEntry {
