@@ -1281,6 +1281,27 @@ mod tests {
     }
 
     #[test]
+    fn conflict_paths_are_read_from_segments_and_old_records_still_work() {
+        let new = doc! { "fields": [
+            { "path": "price.usd", "pathSegments": ["price.usd"] },
+            { "path": "address.city", "pathSegments": ["address", "city"] },
+        ] };
+        assert_eq!(
+            conflict_paths(&new),
+            vec![
+                vec!["price.usd".to_string()],
+                vec!["address".into(), "city".into()]
+            ]
+        );
+        // Written before segments were stored: the dotted path meant what it says.
+        let old = doc! { "fields": [ { "path": "address.city" } ] };
+        assert_eq!(
+            conflict_paths(&old),
+            vec![vec!["address".to_string(), "city".into()]]
+        );
+    }
+
+    #[test]
     fn malformed_conflict_ids_are_not_found_not_crashes() {
         assert_eq!(
             parse_id("not-an-id").unwrap_err().code(),
