@@ -889,6 +889,8 @@ mod tests {
             resolved_at: None,
             resolution_notes: None,
             auto_resolved: false,
+            count: None,
+            sample: Vec::new(),
         }
     }
 

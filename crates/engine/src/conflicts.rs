@@ -13,7 +13,9 @@ use rand::Rng;
 use serde::Serialize;
 
 use crate::clock::to_bson;
-use crate::content::{content, content_hash, display_id, get_path, set_path};
+use crate::content::{
+    FieldPath, content, content_hash, display_id, display_path, get_path, key_path, set_path,
+};
 use crate::error::{Error, Result, Side};
 use crate::json::to_display;
 use crate::reconcile::{FieldConflict, Finding, Winner, merge3};
@@ -199,13 +201,70 @@ fn fields_doc(fields: &[FieldConflict]) -> Vec<Bson> {
         .iter()
         .map(|f| {
             Bson::Document(doc! {
-                "path": &f.path,
+                // For people; `pathSegments` is the path itself (a name may hold a `.`).
+                "path": display_path(&f.path),
+                "pathSegments": f.path.clone(),
                 "local": opt(f.local.clone()),
                 "remote": opt(f.remote.clone()),
                 "base": opt(f.base.clone()),
             })
         })
         .collect()
+}
+
+/// A unique clash's part of the record: the fields (a compound index's all, in `keyFields`),
+/// the values they share, the field a rename changes, and the document holding them.
+fn unique_fields(d: &mut Document, clash: &UniqueClash) {
+    let (key, values) = (&clash.key, &clash.values);
+    let value = match values.as_slice() {
+        [one] => one.clone(),
+        _ => Bson::Document(
+            key.fields
+                .iter()
+                .cloned()
+                .zip(values.iter().cloned())
+                .collect(),
+        ),
+    };
+    d.insert("remoteId", clash.holder_id.clone());
+    d.insert("field", key.shown());
+    d.insert("keyFields", key.fields.clone());
+    d.insert("renameField", key.rename_field(values));
+    d.insert("localValue", value.clone());
+    d.insert("remoteValue", value);
+    d.insert(
+        "remoteDocument",
+        opt(clash.holder.as_ref().map(|h| Bson::Document(content(h)))),
+    );
+    let what = match key.fields.len() {
+        1 => format!("Unique field '{}'", key.shown()),
+        _ => format!("Unique fields '{}' (together)", key.shown()),
+    };
+    let notes = match clash.here {
+        None => format!("{what} conflicts with existing remote document"),
+        Some(_) => format!(
+            "{what}: this document holds the same value as cloud document {}, which this computer's database refused to store",
+            display_id(&clash.holder_id)
+        ),
+    };
+    d.insert("notes", notes);
+}
+
+/// The field a unique conflict's rename changes, and the value it holds now. Records from
+/// before `renameField` name one field in `field` and its value in `localValue`.
+fn rename_target(c: &Document) -> (String, Option<Bson>) {
+    let field = c
+        .get_str("renameField")
+        .or_else(|_| c.get_str("field"))
+        .unwrap_or_default()
+        .to_string();
+    let value = match c.get("localValue") {
+        Some(Bson::Document(values)) if c.get_array("keyFields").is_ok_and(|k| k.len() > 1) => {
+            values.get(&field).cloned()
+        }
+        other => other.cloned(),
+    };
+    (field, value)
 }
 
 /// Writes a conflict down. An open conflict for the same document and kind is refreshed
@@ -222,37 +281,21 @@ pub(crate) async fn record(dbs: &Databases, c: NewConflict, now: DateTime<Utc>) 
         "runId": c.run_id,
     };
     match (&c.clash, &c.finding) {
-        (Some(clash), _) => {
-            d.insert("remoteId", clash.holder_id.clone());
-            d.insert("field", &clash.field);
-            d.insert("localValue", clash.value.clone());
-            d.insert("remoteValue", clash.value.clone());
-            d.insert(
-                "remoteDocument",
-                opt(clash.holder.as_ref().map(|h| Bson::Document(content(h)))),
-            );
-            d.insert(
-                "notes",
-                format!(
-                    "Unique field '{}' conflicts with existing remote document",
-                    clash.field
-                ),
-            );
-        }
+        (Some(clash), _) => unique_fields(&mut d, clash),
         (None, Some(Finding::Edit { fields, .. })) => {
             d.insert("remoteId", c.id.clone());
-            let paths: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
+            let paths: Vec<String> = fields.iter().map(|f| display_path(&f.path)).collect();
             d.insert("field", paths.join(", "));
             let (lv, rv) = if fields.len() == 1 {
                 (opt(fields[0].local.clone()), opt(fields[0].remote.clone()))
             } else {
                 let l: Document = fields
                     .iter()
-                    .map(|f| (f.path.clone(), opt(f.local.clone())))
+                    .map(|f| (display_path(&f.path), opt(f.local.clone())))
                     .collect();
                 let r: Document = fields
                     .iter()
-                    .map(|f| (f.path.clone(), opt(f.remote.clone())))
+                    .map(|f| (display_path(&f.path), opt(f.remote.clone())))
                     .collect();
                 (Bson::Document(l), Bson::Document(r))
             };
@@ -351,8 +394,9 @@ pub(crate) async fn record(dbs: &Databases, c: NewConflict, now: DateTime<Utc>) 
         return Ok(false);
     }
     if c.kind == ConflictKind::Unique
-        && let (Some(clash), Some(Bson::String(v))) = (&c.clash, c.clash.as_ref().map(|x| &x.value))
-        && let Some(s) = suggest_free_value(dbs, &c.collection, &clash.field, v).await?
+        && c.clash.is_some()
+        && let (field, Some(Bson::String(v))) = rename_target(&d)
+        && let Some(s) = suggest_free_value(dbs, &c.collection, &field, &v).await?
     {
         d.insert("suggestedValue", s);
     }
@@ -660,6 +704,70 @@ fn refuse(id: &str, reason: impl Into<String>) -> Error {
     }
 }
 
+/// The paths of an update conflict's fields: their segments, or for a record written before
+/// segments were stored, its dotted path read as such (as it was written).
+fn conflict_paths(c: &Document) -> Vec<FieldPath> {
+    c.get_array("fields")
+        .map(|a| {
+            a.iter()
+                .filter_map(Bson::as_document)
+                .filter_map(|f| match f.get_array("pathSegments") {
+                    Ok(segs) => segs
+                        .iter()
+                        .map(|s| s.as_str().map(str::to_string))
+                        .collect::<Option<FieldPath>>(),
+                    Err(_) => f.get_str("path").ok().map(key_path),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Puts a person's `merge` value into the merged document: the value itself when one field
+/// conflicts, else a JSON object keyed by each field's path exactly as shown (a name holding
+/// a `.` is one key). Returns the value as applied.
+fn merge_values(
+    id: &str,
+    v: &ResolveValue,
+    paths: &[FieldPath],
+    cur: &Document,
+    merged: &mut Document,
+) -> Result<Bson> {
+    if let [path] = paths {
+        let like = get_path(cur, path).cloned();
+        let val = to_bson_value(v, like.as_ref())?;
+        set_path(merged, path, Some(val.clone()));
+        return Ok(val);
+    }
+    let shown: Vec<String> = paths.iter().map(|p| display_path(p)).collect();
+    let obj = match v {
+        ResolveValue::Json(j) => j.clone(),
+        ResolveValue::Text(t) => serde_json::from_str(t).map_err(|_| {
+            refuse(
+                id,
+                format!(
+                    "several fields conflict ({}): give a JSON object such as {{\"{}\": ...}}",
+                    shown.join(", "),
+                    shown.first().cloned().unwrap_or_default()
+                ),
+            )
+        })?,
+    };
+    let Some(map) = obj.as_object() else {
+        return Err(refuse(
+            id,
+            "the value must be a JSON object of field: value",
+        ));
+    };
+    for (path, key) in paths.iter().zip(&shown) {
+        let Some(val) = map.get(key) else {
+            return Err(refuse(id, format!("the value gives no '{key}'")));
+        };
+        set_path(merged, path, Some(json_to_bson(val)?));
+    }
+    json_to_bson(&obj)
+}
+
 /// Applies a person's decision to the local side; the next sync carries it out.
 pub(crate) async fn resolve(
     dbs: &Databases,
@@ -706,14 +814,14 @@ async fn resolve_as(
 
     let message = match kind {
         "unique" => {
-            let field = c.get_str("field").unwrap_or_default().to_string();
+            let (field, _) = rename_target(&c);
             let Some(cur) = current.clone() else {
                 return Err(refuse(
                     id,
                     "the local document no longer exists; run `templesync sync` and the conflict will clear",
                 ));
             };
-            let taken = get_path(&cur, &field).cloned();
+            let taken = get_path(&cur, &key_path(&field)).cloned();
             let new_value = match (r.strategy, &r.value) {
                 (Strategy::KeepRemote, _) => None,
                 (Strategy::KeepLocal, None) => None,
@@ -849,14 +957,7 @@ async fn resolve_as(
             let remote_v = stored_doc("remoteDocument").unwrap_or_default();
             let base_v = stored_doc("baseDocument").unwrap_or_default();
             let m = merge3(&base_v, &content(&cur), &remote_v);
-            let paths: Vec<String> = c
-                .get_array("fields")
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|f| f.as_document()?.get_str("path").ok().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let paths = conflict_paths(&c);
             let mut merged = m.merged;
             match r.strategy {
                 Strategy::KeepLocal => {
@@ -873,32 +974,7 @@ async fn resolve_as(
                     let Some(v) = &r.value else {
                         return Err(refuse(id, "merge needs a value (--value)"));
                     };
-                    if paths.len() == 1 {
-                        let like = get_path(&cur, &paths[0]).cloned();
-                        let val = to_bson_value(v, like.as_ref())?;
-                        set_path(&mut merged, &paths[0], Some(val.clone()));
-                        applied_value = Some(val);
-                    } else {
-                        let obj = match v {
-                            ResolveValue::Json(j) => j.clone(),
-                            ResolveValue::Text(t) => serde_json::from_str(t).map_err(|_| {
-                                refuse(id, format!("several fields conflict ({}): give a JSON object such as {{\"{}\": ...}}", paths.join(", "), paths[0]))
-                            })?,
-                        };
-                        let Some(map) = obj.as_object() else {
-                            return Err(refuse(
-                                id,
-                                "the value must be a JSON object of field: value",
-                            ));
-                        };
-                        for p in &paths {
-                            let Some(val) = map.get(p) else {
-                                return Err(refuse(id, format!("the value gives no '{p}'")));
-                            };
-                            set_path(&mut merged, p, Some(json_to_bson(val)?));
-                        }
-                        applied_value = Some(json_to_bson(&obj)?);
-                    }
+                    applied_value = Some(merge_values(id, v, &paths, &cur, &mut merged)?);
                 }
                 Strategy::RenameLocal => unreachable!("refused above"),
             }
@@ -1159,8 +1235,8 @@ async fn plan_auto(
     };
     match c.get_str("type").unwrap_or_default() {
         "unique" => {
-            let field = c.get_str("field").unwrap_or_default();
-            let value = c.get("localValue").cloned().unwrap_or(Bson::Null);
+            let (field, value) = rename_target(c);
+            let (field, value) = (field.as_str(), value.unwrap_or(Bson::Null));
             let holder_id = c.get("remoteId").cloned().unwrap_or(Bson::Null);
             let holder = dbs
                 .remote()
@@ -1169,9 +1245,9 @@ async fn plan_auto(
                 .find_one(doc! { "_id": holder_id })
                 .await
                 .map_err(|e| dbs.classify(Side::Remote, "reading the cloud document", &e))?;
-            let still_holds = holder
-                .as_ref()
-                .is_some_and(|h| crate::content::same_value(get_path(h, field), Some(&value)));
+            let still_holds = holder.as_ref().is_some_and(|h| {
+                crate::content::same_value(get_path(h, &key_path(field)), Some(&value))
+            });
             if !still_holds {
                 // The clash is gone: keep the value, the next sync retries the push.
                 let v = Some(ResolveValue::Json(to_display(&value)));
@@ -1240,6 +1316,27 @@ mod tests {
         assert_eq!(
             to_bson_value(&text, Some(&Bson::Int32(1))).unwrap(),
             Bson::Int32(2024)
+        );
+    }
+
+    #[test]
+    fn conflict_paths_are_read_from_segments_and_old_records_still_work() {
+        let new = doc! { "fields": [
+            { "path": "price.usd", "pathSegments": ["price.usd"] },
+            { "path": "address.city", "pathSegments": ["address", "city"] },
+        ] };
+        assert_eq!(
+            conflict_paths(&new),
+            vec![
+                vec!["price.usd".to_string()],
+                vec!["address".into(), "city".into()]
+            ]
+        );
+        // Written before segments were stored: the dotted path meant what it says.
+        let old = doc! { "fields": [ { "path": "address.city" } ] };
+        assert_eq!(
+            conflict_paths(&old),
+            vec![vec!["address".to_string(), "city".into()]]
         );
     }
 

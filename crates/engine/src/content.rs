@@ -108,42 +108,59 @@ pub fn display_id(id: &Bson) -> String {
     }
 }
 
-/// The value at a dotted path (`address.city`) in a document.
-pub fn get_path<'a>(doc: &'a Document, path: &str) -> Option<&'a Bson> {
-    let mut parts = path.split('.');
-    let first = parts.next()?;
-    let mut cur = doc.get(first)?;
-    for p in parts {
+/// A field's place in a document, one segment per level: `["address", "city"]`. A field
+/// name may itself contain a `.` (or start with `$`), so a path is never a string to split.
+pub type FieldPath = Vec<String>;
+
+/// A path as people read it: the segments joined with `.`.
+pub fn display_path<S: AsRef<str>>(path: &[S]) -> String {
+    path.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(".")
+}
+
+/// The path of an index key or a `uniqueFields` entry: these are MongoDB query paths, in
+/// which a `.` always means a sub-document (no index can name a field holding a `.`).
+pub fn key_path(key: &str) -> FieldPath {
+    key.split('.').map(str::to_string).collect()
+}
+
+/// The value at a path in a document.
+pub fn get_path<'a, S: AsRef<str>>(doc: &'a Document, path: &[S]) -> Option<&'a Bson> {
+    let (first, rest) = path.split_first()?;
+    let mut cur = doc.get(first.as_ref())?;
+    for p in rest {
         cur = match cur {
-            Bson::Document(d) => d.get(p)?,
+            Bson::Document(d) => d.get(p.as_ref())?,
             _ => return None,
         };
     }
     Some(cur)
 }
 
-/// Sets (or with `None` removes) the value at a dotted path, creating sub-documents as needed.
-pub fn set_path(doc: &mut Document, path: &str, value: Option<Bson>) {
-    match path.split_once('.') {
-        None => match value {
+/// Sets (or with `None` removes) the value at a path, creating sub-documents as needed.
+pub fn set_path<S: AsRef<str>>(doc: &mut Document, path: &[S], value: Option<Bson>) {
+    let Some((head, rest)) = path.split_first() else {
+        return;
+    };
+    let head = head.as_ref();
+    if rest.is_empty() {
+        match value {
             Some(v) => {
-                doc.insert(path, v);
+                doc.insert(head, v);
             }
             None => {
-                doc.remove(path);
-            }
-        },
-        Some((head, rest)) => {
-            if !matches!(doc.get(head), Some(Bson::Document(_))) {
-                if value.is_none() {
-                    return;
-                }
-                doc.insert(head, Document::new());
-            }
-            if let Some(Bson::Document(sub)) = doc.get_mut(head) {
-                set_path(sub, rest, value);
+                doc.remove(head);
             }
         }
+        return;
+    }
+    if !matches!(doc.get(head), Some(Bson::Document(_))) {
+        if value.is_none() {
+            return;
+        }
+        doc.insert(head, Document::new());
+    }
+    if let Some(Bson::Document(sub)) = doc.get_mut(head) {
+        set_path(sub, rest, value);
     }
 }
 
@@ -205,10 +222,19 @@ mod tests {
     #[test]
     fn paths_get_and_set() {
         let mut d = doc! { "a": { "b": 1 } };
-        assert_eq!(get_path(&d, "a.b"), Some(&Bson::Int32(1)));
-        set_path(&mut d, "a.c", Some(Bson::Int32(2)));
-        set_path(&mut d, "x.y", Some(Bson::Int32(3)));
-        set_path(&mut d, "a.b", None);
+        assert_eq!(get_path(&d, &["a", "b"]), Some(&Bson::Int32(1)));
+        set_path(&mut d, &["a", "c"], Some(Bson::Int32(2)));
+        set_path(&mut d, &["x", "y"], Some(Bson::Int32(3)));
+        set_path(&mut d, &["a", "b"], None);
         assert_eq!(d, doc! { "a": { "c": 2 }, "x": { "y": 3 } });
+    }
+
+    #[test]
+    fn a_field_name_holding_a_dot_is_one_segment() {
+        let mut d = doc! { "price": "standard", "price.usd": 10 };
+        assert_eq!(get_path(&d, &["price.usd"]), Some(&Bson::Int32(10)));
+        set_path(&mut d, &["price.usd"], Some(Bson::Int32(12)));
+        assert_eq!(d, doc! { "price": "standard", "price.usd": 12 });
+        assert_eq!(display_path(&["rates", "$usd.x"]), "rates.$usd.x");
     }
 }

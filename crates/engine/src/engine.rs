@@ -21,6 +21,7 @@ use crate::quarantine::{self, QuarantinedDocument};
 use crate::run::{CollectionOutcome, CollectionSync, ProgressFn, RunEnv, StepHook};
 use crate::settings::{Settings, scrub};
 use crate::store::{self, Databases, SYNC_CONFIG, SYNC_LOGS};
+use crate::unique::{self, UniqueRules};
 
 /// What to sync and why.
 #[derive(Debug, Clone)]
@@ -547,6 +548,7 @@ impl Engine {
             progress,
             hook: self.inner.hook.clone(),
             local_change_streams: self.inner.local_change_streams,
+            unique: Default::default(),
         };
         let mut reads = (0, 0);
         let outcome = self
@@ -685,13 +687,10 @@ impl Engine {
         let cfg = env.cfg;
         let mut total = CollectionOutcome::default();
         let mut attempt = 0u32;
+        let known = env.unique.lock().ok().and_then(|m| m.get(name).cloned());
+        let mut rules = known;
         loop {
-            let mut cs = match CollectionSync::new(env, name) {
-                Ok(cs) => cs,
-                Err(e) => return (total, Err(self.clean(e))),
-            };
-            let r = cs.run().await;
-            total.add(cs.out);
+            let r = Self::attempt_collection(env, name, &mut rules, &mut total).await;
             match r {
                 Ok(()) => return (total, Ok(())),
                 Err(e) if e.is_transient() && attempt < cfg.max_retries => {
@@ -703,6 +702,37 @@ impl Engine {
                 Err(e) => return (total, Err(self.clean(e))),
             }
         }
+    }
+
+    /// One attempt at a collection's part: its unique keys first (read once per collection
+    /// and run, with the cloud's index made for each configured field), then the sync.
+    async fn attempt_collection(
+        env: &RunEnv<'_>,
+        name: &str,
+        rules: &mut Option<UniqueRules>,
+        total: &mut CollectionOutcome,
+    ) -> Result<()> {
+        if rules.is_none() {
+            let configured = env.cfg.unique_fields.get(name).cloned().unwrap_or_default();
+            let local = env.dbs.local_coll(name);
+            let remote = env.remote.collection::<Document>(name);
+            let found = unique::prepare(&local, &remote, &configured).await?;
+            if let Some(why) = &found.warning {
+                total.errors.push(crate::logs::DocumentError {
+                    collection: name.to_string(),
+                    document_id: String::new(),
+                    message: why.clone(),
+                });
+            }
+            if let Ok(mut m) = env.unique.lock() {
+                m.insert(name.to_string(), found.clone());
+            }
+            *rules = Some(found);
+        }
+        let mut cs = CollectionSync::new(env, name, rules.clone().unwrap_or_default())?;
+        let r = cs.run().await;
+        total.add(cs.out);
+        r
     }
 
     /// The state of syncing. Never fails because the cloud is offline: that is part of the

@@ -24,6 +24,7 @@ pub mod reconcile;
 mod run;
 pub mod settings;
 pub mod store;
+mod unique;
 
 pub use config::{ConflictStrategy, SyncConfig};
 pub use conflicts::{

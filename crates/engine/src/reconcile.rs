@@ -5,13 +5,14 @@
 use bson::{Bson, Document};
 
 use crate::config::ConflictStrategy;
-use crate::content::{META_FIELDS, UPDATED_AT, content, content_hash, same_value};
+use crate::content::{FieldPath, META_FIELDS, UPDATED_AT, content, content_hash, same_value};
 
 /// One field changed on both sides to different values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldConflict {
-    /// Dotted path of the field, e.g. `phone` or `address.city`.
-    pub path: String,
+    /// The field's path, one segment per level: `["phone"]`, `["address", "city"]`, or
+    /// `["price.usd"]` for a top-level field whose name holds a dot.
+    pub path: FieldPath,
     pub base: Option<Bson>,
     pub local: Option<Bson>,
     pub remote: Option<Bson>,
@@ -30,7 +31,7 @@ pub struct Merge {
 /// is no conflict; sub-documents are merged field by field; `updatedAt` takes the newer time.
 pub fn merge3(base: &Document, local: &Document, remote: &Document) -> Merge {
     let mut conflicts = Vec::new();
-    let merged = merge_level(base, local, remote, "", &mut conflicts);
+    let merged = merge_level(base, local, remote, &[], &mut conflicts);
     Merge { merged, conflicts }
 }
 
@@ -38,7 +39,7 @@ fn merge_level(
     base: &Document,
     local: &Document,
     remote: &Document,
-    prefix: &str,
+    prefix: &[String],
     conflicts: &mut Vec<FieldConflict>,
 ) -> Document {
     // One side unchanged: the other side exactly, field order included.
@@ -77,11 +78,8 @@ fn merge_level(
             continue;
         }
         let (b, l, r) = (base.get(&key), local.get(&key), remote.get(&key));
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
+        let mut path = prefix.to_vec();
+        path.push(key.clone());
         let chosen = if same_value(l, r) || same_value(r, b) {
             l.cloned()
         } else if same_value(l, b) {
@@ -387,7 +385,7 @@ mod tests {
         ) {
             Decision::Conflict(Finding::Edit { fields, .. }) => {
                 assert_eq!(fields.len(), 1);
-                assert_eq!(fields[0].path, "phone");
+                assert_eq!(fields[0].path, vec!["phone".to_string()]);
                 assert_eq!(fields[0].base, Some(Bson::String("111".into())));
                 assert_eq!(fields[0].local, Some(Bson::String("222".into())));
                 assert_eq!(fields[0].remote, Some(Bson::String("333".into())));
@@ -447,6 +445,24 @@ mod tests {
                 assert_eq!(winner, Winner::Remote);
                 assert_eq!(*apply, Decision::Pull(remote.clone()));
                 assert!(matches!(finding, Finding::Edit { .. }));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn last_write_wins_never_splits_a_field_name_holding_a_dot() {
+        let base = doc! { "_id": 1, "price": "standard", "price.usd": 10, "updatedAt": t(1) };
+        let local = doc! { "_id": 1, "price": "standard", "price.usd": 11, "updatedAt": t(5) };
+        let remote = doc! { "_id": 1, "price": "standard", "price.usd": 12, "updatedAt": t(9) };
+        match decide(
+            Some(&local),
+            Some(&base),
+            Some(&remote),
+            ConflictStrategy::LastWriteWins,
+        ) {
+            Decision::AutoResolved { apply, .. } => {
+                assert_eq!(*apply, Decision::Pull(remote.clone()));
             }
             other => panic!("{other:?}"),
         }
@@ -538,7 +554,7 @@ mod tests {
             let conflicted: Vec<_> = m.conflicts.iter().map(|c| c.path.clone()).collect();
             for (side, other) in [(&l, &r), (&r, &l)] {
                 for key in side.keys().chain(b.keys()) {
-                    if conflicted.contains(key) { continue; }
+                    if conflicted.contains(&vec![key.clone()]) { continue; }
                     let (sv, bv, ov) = (side.get(key), b.get(key), other.get(key));
                     if !same_value(sv, bv) && same_value(ov, bv) {
                         prop_assert!(same_value(m.merged.get(key), sv), "change to {} lost", key);

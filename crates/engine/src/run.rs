@@ -17,12 +17,13 @@ use mongodb::Collection;
 use crate::clock::{Clock, to_bson};
 use crate::config::SyncConfig;
 use crate::conflicts::{self, ConflictKind, NewConflict};
-use crate::content::{IdKey, UPDATED_AT, content, content_hash, display_id, get_path};
+use crate::content::{IdKey, UPDATED_AT, content, content_hash, display_id};
 use crate::error::{Error, Result, Side};
 use crate::feed::{self, ChangeFeed, Op, Opened};
 use crate::quarantine;
 use crate::reconcile::{Decision, Finding, Winner, decide};
 use crate::store::{Databases, SYNC_DIRTY, SYNC_STATE};
+use crate::unique::{UniqueKey, UniqueRules};
 
 /// Counts and problems of one collection in one run.
 #[derive(Debug, Default, Clone)]
@@ -116,6 +117,9 @@ pub(crate) struct RunEnv<'a> {
     pub progress: Option<ProgressFn>,
     pub hook: Option<StepHook>,
     pub local_change_streams: bool,
+    /// Each collection's unique keys, read once per run (a collection caught up at the end
+    /// of the run uses what its first part read).
+    pub unique: std::sync::Mutex<HashMap<String, UniqueRules>>,
 }
 
 struct BaseEntry {
@@ -123,13 +127,30 @@ struct BaseEntry {
     hash: String,
 }
 
-/// A unique value held by a different document on the other side.
+/// Unique values held by a different document on the other side.
 #[derive(Debug, Clone)]
 pub(crate) struct UniqueClash {
-    pub field: String,
-    pub value: Bson,
+    /// The fields (one, or a compound index's) and the values they share.
+    pub key: UniqueKey,
+    pub values: Vec<Bson>,
     pub holder_id: Bson,
     pub holder: Option<Document>,
+    /// Set when this computer's database refused the item's cloud version: the local
+    /// document holding the values. The conflict is then that document's (the one a person
+    /// can rename here), with the refused cloud document as the holder.
+    pub here: Option<Document>,
+}
+
+impl UniqueClash {
+    fn with(key: &UniqueKey, values: Vec<Bson>, holder: &Document) -> UniqueClash {
+        UniqueClash {
+            key: key.clone(),
+            values,
+            holder_id: holder.get("_id").cloned().unwrap_or(Bson::Null),
+            holder: Some(holder.clone()),
+            here: None,
+        }
+    }
 }
 
 struct Item {
@@ -158,7 +179,7 @@ pub(crate) struct CollectionSync<'a> {
     local: Collection<Document>,
     remote: Collection<Document>,
     base: Collection<Document>,
-    unique: Vec<String>,
+    unique: UniqueRules,
     done: HashSet<IdKey>,
     later: Vec<Bson>,
     echoes_remote: Echoes,
@@ -277,7 +298,7 @@ pub(crate) fn pending_filter() -> Document {
 }
 
 impl<'a> CollectionSync<'a> {
-    pub fn new(env: &'a RunEnv<'a>, name: &str) -> Result<Self> {
+    pub fn new(env: &'a RunEnv<'a>, name: &str, unique: UniqueRules) -> Result<Self> {
         let remote = env.remote.collection::<Document>(name);
         Ok(CollectionSync {
             name: name.to_string(),
@@ -285,7 +306,7 @@ impl<'a> CollectionSync<'a> {
             local: env.dbs.local_coll(name),
             remote,
             base: env.dbs.base_coll(name),
-            unique: env.cfg.unique_fields.get(name).cloned().unwrap_or_default(),
+            unique,
             done: HashSet::new(),
             later: Vec::new(),
             echoes_remote: HashMap::new(),
@@ -1199,127 +1220,94 @@ impl<'a> CollectionSync<'a> {
         }
     }
 
-    /// A unique value that a version takes and that its other side did not already have.
-    fn unique_values<'d>(
-        &self,
-        doc: &'d Document,
-        before: Option<&Document>,
-    ) -> Vec<(String, &'d Bson)> {
-        self.unique
-            .iter()
-            .filter_map(|f| {
-                let v = get_path(doc, f)?;
-                if matches!(v, Bson::Null) {
-                    return None;
-                }
-                let unchanged = before
-                    .and_then(|b| get_path(b, f))
-                    .is_some_and(|old| crate::content::same_value(Some(old), Some(v)));
-                (!unchanged).then(|| (f.clone(), v))
-            })
-            .collect()
+    /// The values of `key` that an item sends to the cloud and that its cloud version does
+    /// not hold already; for a document held in a conflict and otherwise in sync, the values
+    /// it holds (so a clash that is still there is seen again, not closed as settled).
+    fn taking(key: &UniqueKey, it: &Item) -> Option<Vec<Bson>> {
+        let Some(doc) = Self::outgoing(&it.decision) else {
+            let held = it.local.as_ref().filter(|l| {
+                it.decision == Decision::InSync && l.get_str("syncStatus").ok() == Some("conflict")
+            });
+            return held.and_then(|l| key.values(l));
+        };
+        let values = key.values(doc)?;
+        let before = it.remote.as_ref().and_then(|r| key.values(r));
+        (!before.is_some_and(|b| UniqueKey::same(&b, &values))).then_some(values)
     }
 
-    /// Flags outgoing versions whose unique value a different cloud document already holds.
+    /// Flags items whose outgoing values a different cloud document already holds.
     async fn check_unique_remote(&mut self, items: &mut [Item]) -> Result<()> {
-        for field in self.unique.clone() {
-            let mut wanted: Vec<Bson> = Vec::new();
-            for it in items.iter() {
-                if let Some(doc) = Self::outgoing(&it.decision) {
-                    for (f, v) in self.unique_values(doc, it.remote.as_ref()) {
-                        if f == field {
-                            wanted.push(v.clone());
-                        }
-                    }
-                }
-            }
+        for key in self.unique.keys.clone() {
+            let wanted: Vec<Vec<Bson>> = items
+                .iter()
+                .filter_map(|it| Self::taking(&key, it))
+                .collect();
             if wanted.is_empty() {
                 continue;
             }
+            let what = "checking unique values in the cloud";
             let holders: Vec<Document> = self
                 .remote
-                .find(doc! { &field: { "$in": wanted } })
+                .find(key.query(&wanted))
                 .await
-                .map_err(db_err(Side::Remote, "checking unique values in the cloud"))?
+                .map_err(db_err(Side::Remote, what))?
                 .try_collect()
                 .await
-                .map_err(db_err(Side::Remote, "checking unique values in the cloud"))?;
-            // A holder that this batch deletes from the cloud, or moves off the value, frees it.
+                .map_err(db_err(Side::Remote, what))?;
+            // A holder that this batch deletes from the cloud, or moves off the values, frees them.
             let leaving: HashSet<IdKey> = items
                 .iter()
                 .filter(|it| match &it.decision {
                     Decision::DeleteRemote => true,
                     d => Self::outgoing(d).is_some_and(|doc| {
-                        let (new, old) = (
-                            get_path(doc, &field),
-                            it.remote.as_ref().and_then(|r| get_path(r, &field)),
-                        );
-                        !crate::content::same_value(new, old)
+                        let old = it.remote.as_ref().and_then(|r| key.values(r));
+                        old.is_some_and(|old| !key.holds(doc, &old))
                     }),
                 })
                 .map(|it| it.key.clone())
                 .collect();
-            for it in items.iter_mut() {
-                if it.clash.is_some() {
-                    continue;
-                }
-                let Some(doc) = Self::outgoing(&it.decision) else {
+            for it in items.iter_mut().filter(|it| it.clash.is_none()) {
+                let Some(values) = Self::taking(&key, it) else {
                     continue;
                 };
-                let Some(value) = get_path(doc, &field).filter(|v| !matches!(v, Bson::Null)) else {
-                    continue;
-                };
-                if it
-                    .remote
-                    .as_ref()
-                    .and_then(|r| get_path(r, &field))
-                    .is_some_and(|old| crate::content::same_value(Some(old), Some(value)))
-                {
-                    continue;
-                }
                 let holder = holders.iter().find(|h| {
                     h.get("_id").is_some_and(|hid| {
                         IdKey::of(hid) != it.key && !leaving.contains(&IdKey::of(hid))
-                    }) && crate::content::same_value(get_path(h, &field), Some(value))
+                    }) && key.holds(h, &values)
                 });
                 if let Some(h) = holder {
-                    it.clash = Some(UniqueClash {
-                        field: field.clone(),
-                        value: value.clone(),
-                        holder_id: h.get("_id").cloned().unwrap_or(Bson::Null),
-                        holder: Some(h.clone()),
-                    });
+                    it.clash = Some(UniqueClash::with(&key, values, h));
                 }
             }
         }
         Ok(())
     }
 
-    /// Holds back incoming versions whose unique value a local document in conflict holds:
-    /// that conflict decides which one keeps the value.
+    /// Holds back incoming versions whose unique values a local document in conflict holds:
+    /// that conflict decides which one keeps them.
     async fn check_unique_local(&mut self, items: &mut [Item]) -> Result<()> {
-        for field in self.unique.clone() {
-            let wanted: Vec<Bson> = items
+        let incoming =
+            |key: &UniqueKey, it: &Item| Self::incoming(&it.decision).and_then(|d| key.values(d));
+        for key in self.unique.keys.clone() {
+            let wanted: Vec<Vec<Bson>> = items
                 .iter()
                 .filter(|it| it.clash.is_none())
-                .filter_map(|it| {
-                    Self::incoming(&it.decision)
-                        .and_then(|d| get_path(d, &field))
-                        .cloned()
-                })
-                .filter(|v| !matches!(v, Bson::Null))
+                .filter_map(|it| incoming(&key, it))
                 .collect();
             if wanted.is_empty() {
                 continue;
             }
+            let mut filter = key.query(&wanted);
+            filter.insert("syncStatus", "conflict");
+            let what = "checking unique values here";
             let mut holders: Vec<Document> = self
                 .local
-                .find(doc! { &field: { "$in": wanted }, "syncStatus": "conflict" })
+                .find(filter)
                 .await
-                .map_err(db_err(Side::Local, "checking unique values here"))?
+                .map_err(db_err(Side::Local, what))?
                 .try_collect()
                 .await
-                .map_err(db_err(Side::Local, "checking unique values here"))?;
+                .map_err(db_err(Side::Local, what))?;
             // Local documents of this same batch that go into a conflict over the value hold
             // it too (they are marked in conflict only when the batch's conflicts are written).
             holders.extend(
@@ -1328,24 +1316,17 @@ impl<'a> CollectionSync<'a> {
                     .filter(|it| it.clash.is_some())
                     .filter_map(|it| it.local.clone()),
             );
-            for it in items.iter_mut() {
-                if it.clash.is_some() {
-                    continue;
-                }
-                let Some(value) = Self::incoming(&it.decision)
-                    .and_then(|d| get_path(d, &field))
-                    .cloned()
-                else {
+            for it in items.iter_mut().filter(|it| it.clash.is_none()) {
+                let Some(values) = incoming(&key, it) else {
                     continue;
                 };
-                if let Some(h) = holders.iter().find(|h| {
+                if holders.iter().any(|h| {
                     h.get("_id").is_some_and(|hid| IdKey::of(hid) != it.key)
-                        && crate::content::same_value(get_path(h, &field), Some(&value))
+                        && key.holds(h, &values)
                 }) {
                     tracing::info!(collection = %self.name, id = %display_id(&it.id), "cloud document held back: its unique value is in a local conflict");
                     it.ok = false;
                     it.decision = Decision::Nothing;
-                    let _ = h;
                 }
             }
         }
@@ -1364,10 +1345,10 @@ impl<'a> CollectionSync<'a> {
         let (cloud, local) = (cloud?, local?);
         self.remote_outcomes(items, cloud).await?;
         self.step(Step::PushedBatch).await?;
-        self.local_outcomes(items, local);
+        let mut refused = self.local_outcomes(items, local);
         let merged = send(&self.local, Side::Local, self.local_writes(items, true)).await?;
-        self.local_outcomes(items, merged);
-        Ok(())
+        refused.extend(self.local_outcomes(items, merged));
+        self.clashes_here(items, refused).await
     }
 
     /// The cloud's writes of a batch: compare-and-set replacements and deletes, and inserts.
@@ -1418,7 +1399,9 @@ impl<'a> CollectionSync<'a> {
                 CasOutcome::Duplicate => {
                     it.ok = false;
                     let doc = Self::outgoing(&it.decision).cloned().unwrap_or_default();
-                    it.clash = Some(self.clash_from_index(&doc).await?);
+                    it.clash = self.clash_from_index(&doc).await?;
+                    // The holder went meanwhile: look again at the end of the run.
+                    it.retry = it.clash.is_none();
                 }
             }
         }
@@ -1439,7 +1422,8 @@ impl<'a> CollectionSync<'a> {
                 }
                 Some((11000, _)) => {
                     it.ok = false;
-                    it.clash = Some(self.clash_from_index(doc).await?);
+                    it.clash = self.clash_from_index(doc).await?;
+                    it.retry = it.clash.is_none();
                 }
                 Some((code, msg)) => {
                     it.ok = false;
@@ -1454,32 +1438,59 @@ impl<'a> CollectionSync<'a> {
         Ok(())
     }
 
-    /// A cloud unique index refused a document: find which document holds the value.
-    async fn clash_from_index(&self, doc: &Document) -> Result<UniqueClash> {
+    /// A cloud unique index refused a document: find which document holds its values, on
+    /// any unique key (configured, or either side's index). `None` if none does any more.
+    async fn clash_from_index(&self, doc: &Document) -> Result<Option<UniqueClash>> {
         let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-        for f in &self.unique {
-            if let Some(v) = get_path(doc, f) {
-                let holder = self
-                    .remote
-                    .find_one(doc! { f.as_str(): v.clone(), "_id": { "$ne": id.clone() } })
-                    .await
-                    .map_err(db_err(Side::Remote, "checking unique values in the cloud"))?;
-                if let Some(h) = holder {
-                    return Ok(UniqueClash {
-                        field: f.clone(),
-                        value: v.clone(),
-                        holder_id: h.get("_id").cloned().unwrap_or(Bson::Null),
-                        holder: Some(h),
-                    });
-                }
+        for key in &self.unique.keys {
+            let Some(values) = key.values(doc) else {
+                continue;
+            };
+            let mut filter = key.filter(&values);
+            filter.insert("_id", doc! { "$ne": id.clone() });
+            let holder = self
+                .remote
+                .find_one(filter)
+                .await
+                .map_err(db_err(Side::Remote, "checking unique values in the cloud"))?;
+            if let Some(h) = holder {
+                return Ok(Some(UniqueClash::with(key, values, &h)));
             }
         }
-        Ok(UniqueClash {
-            field: "(unique index)".into(),
-            value: Bson::Null,
-            holder_id: Bson::Null,
-            holder: None,
-        })
+        Ok(None)
+    }
+
+    /// This computer's database refused incoming versions (a local unique index): each
+    /// becomes a clash with the local document holding the values, so a person sees it,
+    /// rather than a retry that can never succeed. `refused` are positions in `items`.
+    async fn clashes_here(&mut self, items: &mut [Item], refused: Vec<usize>) -> Result<()> {
+        for i in refused {
+            let it = &mut items[i];
+            let doc = Self::incoming(&it.decision).cloned().unwrap_or_default();
+            let mut found = None;
+            for key in self.unique.local_keys.iter().chain(&self.unique.keys) {
+                let Some(values) = key.values(&doc) else {
+                    continue;
+                };
+                let mut filter = key.filter(&values);
+                filter.insert("_id", doc! { "$ne": it.id.clone() });
+                let here = self
+                    .local
+                    .find_one(filter)
+                    .await
+                    .map_err(db_err(Side::Local, "checking unique values here"))?;
+                if let Some(here) = here {
+                    let mut clash = UniqueClash::with(key, values, &doc);
+                    clash.here = Some(here);
+                    found = Some(clash);
+                    break;
+                }
+            }
+            // No holder any more (it changed meanwhile): look again at the end of the run.
+            it.retry = found.is_none();
+            it.clash = found;
+        }
+        Ok(())
     }
 
     /// The local writes of a batch: those of documents that are written here only
@@ -1510,8 +1521,10 @@ impl<'a> CollectionSync<'a> {
         Writes { cas, inserts }
     }
 
-    /// What this computer's database said to a batch's writes.
-    fn local_outcomes(&mut self, items: &mut [Item], sent: Sent) {
+    /// What this computer's database said to a batch's writes. Returns the positions of the
+    /// items that a unique index here refused.
+    fn local_outcomes(&mut self, items: &mut [Item], sent: Sent) -> Vec<usize> {
+        let mut refused = Vec::new();
         for (i, outcome) in sent.cas {
             let it = &mut items[i];
             match outcome {
@@ -1522,11 +1535,14 @@ impl<'a> CollectionSync<'a> {
                         .push(op);
                     self.out.pulled += 1;
                 }
-                // Edited here meanwhile (it is pending now), or a local unique index said no:
-                // look again at the end of the run.
-                CasOutcome::Changed | CasOutcome::Duplicate => {
+                // Edited here meanwhile (it is pending now): look again at the end of the run.
+                CasOutcome::Changed => {
                     it.ok = false;
                     it.retry = true;
+                }
+                CasOutcome::Duplicate => {
+                    it.ok = false;
+                    refused.push(i);
                 }
             }
         }
@@ -1540,9 +1556,13 @@ impl<'a> CollectionSync<'a> {
                         .push(Op::Insert);
                     self.out.pulled += 1;
                 }
-                Some((11000, _)) => {
+                Some((11000, msg)) if is_id_key(msg) => {
                     it.ok = false;
                     it.retry = true;
+                }
+                Some((11000, _)) => {
+                    it.ok = false;
+                    refused.push(*i);
                 }
                 Some((code, msg)) => {
                     it.ok = false;
@@ -1556,6 +1576,7 @@ impl<'a> CollectionSync<'a> {
                 }
             }
         }
+        refused
     }
 
     /// Records the versions both sides now hold: new ones inserted, changed ones replaced and
@@ -1659,6 +1680,22 @@ impl<'a> CollectionSync<'a> {
         Ok(())
     }
 
+    /// The document a conflict is recorded for (id, local version, base): the item's own, or
+    /// for a clash found here, the local document holding the values.
+    fn conflict_subject(
+        it: &Item,
+        clash: Option<&UniqueClash>,
+    ) -> (Bson, Option<Document>, Option<Document>) {
+        match clash.and_then(|c| c.here.clone()) {
+            Some(h) => (h.get("_id").cloned().unwrap_or(Bson::Null), Some(h), None),
+            None => (
+                it.id.clone(),
+                it.local.clone(),
+                it.base.as_ref().map(|b| b.doc.clone()),
+            ),
+        }
+    }
+
     async fn record_conflicts(&mut self, items: &[Item]) -> Result<()> {
         let now = self.env.clock.now();
         let mut settled_ids = Vec::new();
@@ -1689,13 +1726,14 @@ impl<'a> CollectionSync<'a> {
                 }
                 continue;
             };
+            let (id, local, base) = Self::conflict_subject(it, clash.as_ref());
             let new = NewConflict {
                 kind,
                 collection: self.name.clone(),
-                local: it.local.clone(),
+                local: local.clone(),
                 remote: it.remote.clone(),
-                base: it.base.as_ref().map(|b| b.doc.clone()),
-                id: it.id.clone(),
+                base,
+                id: id.clone(),
                 finding,
                 clash,
                 auto_resolved: auto,
@@ -1710,12 +1748,12 @@ impl<'a> CollectionSync<'a> {
                 self.out.conflicts += 1;
             }
             if !auto
-                && let Some(l) = &it.local
+                && let Some(l) = &local
                 && l.get_str("syncStatus").ok() != Some("conflict")
             {
                 self.local
                     .update_one(
-                        doc! { "_id": it.id.clone() },
+                        doc! { "_id": id },
                         doc! { "$set": { "syncStatus": "conflict" } },
                     )
                     .await
