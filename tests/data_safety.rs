@@ -562,3 +562,84 @@ async fn a_local_collection_restored_from_an_old_dump_does_not_revert_the_cloud(
         assert_same(&l, &r, "bookings").await;
     }
 }
+
+/// Four office PCs edit their own field of the same bookings and sync at the same moment.
+/// A compare-and-set that repeats the fields as read does not see a field that another PC's
+/// merged write *added* without moving `updatedAt` (a merge keeps the newer `updatedAt` of the
+/// two sides: here the cloud's, as these PCs' clocks are behind). One PC's edit was then lost,
+/// with every database agreeing without it and no conflict recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_pcs_editing_their_own_fields_at_once_lose_nothing() {
+    const PCS: usize = 4;
+    const DOCS: i32 = 12;
+    const ROUNDS: i32 = 3;
+    let o = Office::with_pcs(PCS).await;
+    let first = o.local(0).await;
+    let docs: Vec<Document> = (1..=DOCS)
+        .map(|i| tms_doc(i, doc! { "devotee": format!("devotee {i}") }))
+        .collect();
+    coll(&first, "bookings").insert_many(docs).await.unwrap();
+    let mut engines = Vec::new();
+    for pc in 0..PCS {
+        engines.push(o.engine(pc).await);
+    }
+    let refs: Vec<&templesync_engine::Engine> = engines.iter().collect();
+    sync_until_quiet(&refs, 6).await;
+    let locals = futures::future::join_all((0..PCS).map(|pc| o.local(pc))).await;
+    let field = |round: i32, pc: usize| format!("r{round}_pc{pc}");
+    for round in 1..=ROUNDS {
+        // The counter PCs (clocks ten minutes behind) add a field each...
+        let behind =
+            bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - 600_000);
+        for (pc, db) in locals.iter().enumerate().take(PCS - 1) {
+            coll(db, "bookings")
+                .update_many(
+                    doc! {},
+                    doc! { "$set": { field(round, pc): true, "updatedAt": behind } },
+                )
+                .await
+                .unwrap();
+        }
+        // ...while the office PC's edit, made now, reaches the cloud first.
+        let last = PCS - 1;
+        coll(&locals[last], "bookings")
+            .update_many(
+                doc! {},
+                doc! { "$set": { field(round, last): true, "updatedAt": bson::DateTime::now() } },
+            )
+            .await
+            .unwrap();
+        sync(&engines[last]).await;
+        // Then the counters sync at the same moment: each merges its field into the cloud's
+        // version, keeping the cloud's (newer) `updatedAt`.
+        let runs = futures::future::join_all(
+            engines[..last]
+                .iter()
+                .map(|e| e.sync(templesync_engine::SyncRequest::manual())),
+        )
+        .await;
+        for r in runs {
+            let r = r.expect("the run starts");
+            assert_eq!(r.status, RunStatus::Completed, "{r:?}");
+        }
+    }
+    sync_until_quiet(&refs, 10).await;
+    let cloud = o.remote().await;
+    for db in locals.iter().chain(std::iter::once(&cloud)) {
+        for d in all(db, "bookings").await {
+            for round in 1..=ROUNDS {
+                for pc in 0..PCS {
+                    assert!(
+                        d.get_bool(field(round, pc)).unwrap_or(false),
+                        "PC {pc}'s edit of round {round} is kept everywhere: {d:?}"
+                    );
+                }
+            }
+        }
+    }
+    let open = engines[0].conflicts(Some(false), None).await.unwrap();
+    assert!(
+        open.is_empty(),
+        "edits of different fields merge without a person: {open:?}"
+    );
+}

@@ -549,6 +549,10 @@ impl Engine {
             hook: self.inner.hook.clone(),
             local_change_streams: self.inner.local_change_streams,
             unique: Default::default(),
+            exact_cas: [
+                runs_transactions(&self.inner.dbs.local).await,
+                runs_transactions(remote).await,
+            ],
         };
         let mut reads = (0, 0);
         let outcome = self
@@ -879,6 +883,15 @@ impl Engine {
             .await
             .map_err(local_err("reading the sync history"))?;
         Ok(docs.iter().map(SyncRun::from_document).collect())
+    }
+}
+
+/// Whether a database's server runs transactions (a replica set member, or a mongos), in
+/// which a compare-and-set sees every change ([`crate::exact`]). A standalone `mongod` does not.
+async fn runs_transactions(db: &mongodb::Database) -> bool {
+    match db.run_command(doc! { "hello": 1 }).await {
+        Ok(h) => h.get_str("setName").is_ok() || h.get_str("msg") == Ok("isdbgrid"),
+        Err(_) => false,
     }
 }
 

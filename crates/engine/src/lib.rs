@@ -13,6 +13,7 @@ pub mod conflicts;
 pub mod content;
 mod engine;
 pub mod error;
+mod exact;
 mod feed;
 pub mod identity;
 pub mod json;

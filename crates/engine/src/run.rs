@@ -117,6 +117,9 @@ pub(crate) struct RunEnv<'a> {
     pub progress: Option<ProgressFn>,
     pub hook: Option<StepHook>,
     pub local_change_streams: bool,
+    /// Whether each side (local, cloud) runs transactions, in which a compare-and-set sees
+    /// every change to the document ([`crate::exact`]).
+    pub exact_cas: [bool; 2],
     /// Each collection's unique keys, read once per run (a collection caught up at the end
     /// of the run uses what its first part read).
     pub unique: std::sync::Mutex<HashMap<String, UniqueRules>>,
@@ -1338,15 +1341,32 @@ impl<'a> CollectionSync<'a> {
     /// of merged documents, once their cloud write went through (a cut between the two leaves
     /// the cloud ahead, which the next run sees as in sync or as a change to bring here).
     async fn write_sides(&mut self, items: &mut [Item]) -> Result<()> {
+        let exact = self.env.exact_cas;
         let (cloud, local) = tokio::join!(
-            send(&self.remote, Side::Remote, self.remote_writes(items)),
-            send(&self.local, Side::Local, self.local_writes(items, false)),
+            send(
+                &self.remote,
+                Side::Remote,
+                self.remote_writes(items),
+                exact[1]
+            ),
+            send(
+                &self.local,
+                Side::Local,
+                self.local_writes(items, false),
+                exact[0]
+            ),
         );
         let (cloud, local) = (cloud?, local?);
         self.remote_outcomes(items, cloud).await?;
         self.step(Step::PushedBatch).await?;
         let mut refused = self.local_outcomes(items, local);
-        let merged = send(&self.local, Side::Local, self.local_writes(items, true)).await?;
+        let merged = send(
+            &self.local,
+            Side::Local,
+            self.local_writes(items, true),
+            exact[0],
+        )
+        .await?;
         refused.extend(self.local_outcomes(items, merged));
         self.clashes_here(items, refused).await
     }
@@ -1361,7 +1381,7 @@ impl<'a> CollectionSync<'a> {
                 continue;
             }
             match (&it.decision, &it.remote) {
-                (Decision::DeleteRemote, Some(r)) => cas.push((i, CasWrite::Delete(unchanged(r)))),
+                (Decision::DeleteRemote, Some(r)) => cas.push((i, CasWrite::Delete(r.clone()))),
                 (d, r) => {
                     let Some(doc) = Self::outgoing(d) else {
                         continue;
@@ -1372,7 +1392,7 @@ impl<'a> CollectionSync<'a> {
                     }
                     match r {
                         None => inserts.push((i, out)),
-                        Some(r) => cas.push((i, CasWrite::Replace(unchanged(r), out))),
+                        Some(r) => cas.push((i, CasWrite::Replace(r.clone(), out))),
                     }
                 }
             }
@@ -1505,7 +1525,7 @@ impl<'a> CollectionSync<'a> {
                 continue;
             }
             match (&it.decision, &it.local) {
-                (Decision::DeleteLocal, Some(l)) => cas.push((i, CasWrite::Delete(unchanged(l)))),
+                (Decision::DeleteLocal, Some(l)) => cas.push((i, CasWrite::Delete(l.clone()))),
                 (d, l) => {
                     let Some(doc) = Self::incoming(d) else {
                         continue;
@@ -1513,7 +1533,7 @@ impl<'a> CollectionSync<'a> {
                     let out = as_synced(doc, now);
                     match l {
                         None => inserts.push((i, out)),
-                        Some(l) => cas.push((i, CasWrite::Replace(unchanged(l), out))),
+                        Some(l) => cas.push((i, CasWrite::Replace(l.clone(), out))),
                     }
                 }
             }
@@ -1791,13 +1811,14 @@ fn winner_name(w: Winner) -> &'static str {
     }
 }
 
-/// A write that must only happen if the document is still as it was read.
-enum CasWrite {
+/// A write that must only happen if the document is still as it was read: the document as
+/// read, and for a replacement the new version.
+pub(crate) enum CasWrite {
     Replace(Document, Document),
     Delete(Document),
 }
 
-enum CasOutcome {
+pub(crate) enum CasOutcome {
     Done(Op),
     /// The document changed (or went) since it was read.
     Changed,
@@ -1820,8 +1841,19 @@ async fn apply_cas(
     coll: &Collection<Document>,
     side: Side,
     writes: Vec<(usize, CasWrite)>,
+    exact: bool,
 ) -> Result<Vec<(usize, CasOutcome)>> {
     let mut out = Vec::with_capacity(writes.len());
+    let writes = match exact && !writes.is_empty() {
+        true => {
+            // Writes refused inside a transaction (a unique index) come back: each one's
+            // outcome is then found the ordinary way.
+            let (done, back) = crate::exact::apply(coll, side, writes).await?;
+            out.extend(done);
+            back
+        }
+        false => writes,
+    };
     let (deletes, replaces): (Vec<_>, Vec<_>) = writes
         .into_iter()
         .partition(|(_, w)| matches!(w, CasWrite::Delete(_)));
@@ -1916,18 +1948,27 @@ async fn write_by_id(
 }
 
 impl CasWrite {
+    /// The size of the write as a filter repeating the document as read, plus the new version.
     fn size(&self) -> usize {
         match self {
-            CasWrite::Replace(q, u) => bson_len(q) + bson_len(u),
-            CasWrite::Delete(q) => bson_len(q),
+            CasWrite::Replace(q, u) => 2 * bson_len(q) + bson_len(u),
+            CasWrite::Delete(q) => 2 * bson_len(q),
         }
     }
 
-    fn id(&self) -> Bson {
-        let q = match self {
+    pub(crate) fn read(&self) -> &Document {
+        match self {
             CasWrite::Replace(q, _) | CasWrite::Delete(q) => q,
-        };
-        q.get("_id").cloned().unwrap_or(Bson::Null)
+        }
+    }
+
+    pub(crate) fn id(&self) -> Bson {
+        self.read().get("_id").cloned().unwrap_or(Bson::Null)
+    }
+
+    /// The filter that matches the document only while it is as read.
+    fn filter(&self) -> Document {
+        unchanged(self.read())
     }
 }
 
@@ -1946,8 +1987,8 @@ async fn apply_cas_command(
     let statements: Vec<Bson> = writes
         .iter()
         .map(|(_, w)| match w {
-            CasWrite::Replace(q, u) => Bson::Document(doc! { "q": q.clone(), "u": u.clone() }),
-            CasWrite::Delete(q) => Bson::Document(doc! { "q": q.clone(), "limit": 1 }),
+            CasWrite::Replace(_, u) => Bson::Document(doc! { "q": w.filter(), "u": u.clone() }),
+            CasWrite::Delete(_) => Bson::Document(doc! { "q": w.filter(), "limit": 1 }),
         })
         .collect();
     let command = if deleting {
@@ -2020,14 +2061,15 @@ async fn apply_cas_each(
     use futures::StreamExt;
     futures::stream::iter(writes)
         .map(|(i, w)| async move {
+            let filter = w.filter();
             let outcome = match w {
-                CasWrite::Replace(filter, doc) => match coll.replace_one(filter, doc).await {
+                CasWrite::Replace(_, doc) => match coll.replace_one(filter, doc).await {
                     Ok(r) if r.matched_count == 1 => CasOutcome::Done(Op::Replace),
                     Ok(_) => CasOutcome::Changed,
                     Err(e) if is_duplicate_key(&e) => CasOutcome::Duplicate,
                     Err(e) => return Err(Error::db(side, "writing a document", &e)),
                 },
-                CasWrite::Delete(filter) => match coll.delete_one(filter).await {
+                CasWrite::Delete(_) => match coll.delete_one(filter).await {
                     Ok(r) if r.deleted_count == 1 => CasOutcome::Done(Op::Delete),
                     Ok(_) => CasOutcome::Changed,
                     Err(e) => return Err(Error::db(side, "deleting a document", &e)),
@@ -2057,9 +2099,14 @@ struct Sent {
 }
 
 /// Sends a batch's writes to one side.
-async fn send(coll: &Collection<Document>, side: Side, writes: Writes) -> Result<Sent> {
+async fn send(
+    coll: &Collection<Document>,
+    side: Side,
+    writes: Writes,
+    exact: bool,
+) -> Result<Sent> {
     let Writes { cas, inserts } = writes;
-    let cas = apply_cas(coll, side, cas).await?;
+    let cas = apply_cas(coll, side, cas, exact).await?;
     let refused = if inserts.is_empty() {
         HashMap::new()
     } else {
