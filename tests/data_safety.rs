@@ -643,3 +643,292 @@ async fn four_pcs_editing_their_own_fields_at_once_lose_nothing() {
         "edits of different fields merge without a person: {open:?}"
     );
 }
+
+async fn cloud_validator(db: &mongodb::Database, coll_name: &str, schema: Document) {
+    db.run_command(doc! { "collMod": coll_name, "validator": { "$jsonSchema": schema } })
+        .await
+        .expect("the test server takes a validator");
+}
+
+/// A cloud validator refuses a new booking: today the refusal is logged once and the booking
+/// is then forgotten (the change stream moved on). It must be set aside and tried again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insert_the_cloud_refuses_is_quarantined_and_tried_again() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    coll(&r, "bookings")
+        .insert_one(tms_doc("seed", doc! { "amount": 1 }))
+        .await
+        .unwrap();
+    cloud_validator(
+        &r,
+        "bookings",
+        doc! { "properties": { "amount": { "bsonType": "int" } } },
+    )
+    .await;
+    let e = o.engine(0).await;
+    sync(&e).await;
+    coll(&l, "bookings")
+        .insert_many([
+            tms_doc(1, doc! { "amount": "five hundred" }),
+            tms_doc(2, doc! { "amount": 500 }),
+        ])
+        .await
+        .unwrap();
+    let run = sync(&e).await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert!(
+        get(&r, "bookings", 2).await.is_some(),
+        "the valid booking goes through"
+    );
+    assert!(get(&r, "bookings", 1).await.is_none());
+    assert_eq!(run.quarantined.get("bookings"), Some(&1), "{run:?}");
+    let status = e.status().await.unwrap();
+    assert_eq!(
+        status.quarantined_documents, 1,
+        "the refused booking is listed: {status:?}"
+    );
+
+    // Quiet runs keep it set aside, not forgotten.
+    sync(&e).await;
+    assert_eq!(e.status().await.unwrap().quarantined_documents, 1);
+    // Fixed in the TMS: it goes through and leaves the quarantine.
+    tms_edit(&l, "bookings", 1, doc! { "amount": 5 }).await;
+    sync(&e).await;
+    assert_eq!(
+        get(&r, "bookings", 1)
+            .await
+            .unwrap()
+            .get_i32("amount")
+            .unwrap(),
+        5
+    );
+    assert_eq!(e.status().await.unwrap().quarantined_documents, 0);
+    assert_same(&l, &r, "bookings").await;
+}
+
+/// Two edits refused by a new cloud validator, on a local server without change streams: the
+/// run failed every time as "systemic" and nothing else of the collection moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_refused_by_a_new_validator_do_not_stop_the_rest_of_the_collection() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    seed(&l, "bookings", 5).await;
+    let e = o.engine_without_local_streams(0, None).await;
+    sync(&e).await;
+    cloud_validator(
+        &r,
+        "bookings",
+        doc! { "properties": { "amount": { "bsonType": "int", "maximum": 1000 } } },
+    )
+    .await;
+    tms_edit(&l, "bookings", 1, doc! { "amount": 5000 }).await;
+    tms_edit(&l, "bookings", 2, doc! { "amount": 7000 }).await;
+    tms_edit(&l, "bookings", 3, doc! { "amount": 300 }).await;
+    coll(&l, "bookings")
+        .insert_one(tms_doc(6, doc! { "amount": 600 }))
+        .await
+        .unwrap();
+    let run = sync(&e).await;
+    assert_eq!(
+        run.status,
+        RunStatus::Completed,
+        "two refused documents are not a refusing cloud: {run:?}"
+    );
+    assert_eq!(
+        get(&r, "bookings", 3)
+            .await
+            .unwrap()
+            .get_i32("amount")
+            .unwrap(),
+        300
+    );
+    assert!(get(&r, "bookings", 6).await.is_some());
+    assert_eq!(run.quarantined.get("bookings"), Some(&2), "{run:?}");
+    assert_eq!(
+        get(&r, "bookings", 1)
+            .await
+            .unwrap()
+            .get_i32("amount")
+            .unwrap(),
+        101,
+        "the cloud keeps its valid version"
+    );
+}
+
+/// An edit conflict on `name` is settled after the office edited `phone`, which the cloud had
+/// also changed: the decision, made on the conflict-time copies, took the office's `phone`
+/// silently and the next sync pushed it over the cloud's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_on_copies_that_moved_on_is_refused_with_what_changed() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    coll(&l, "devotees")
+        .insert_one(tms_doc(1, doc! { "name": "Ravi", "phone": "111" }))
+        .await
+        .unwrap();
+    let e = o.engine(0).await;
+    sync(&e).await;
+    tms_edit(&l, "devotees", 1, doc! { "name": "Ravi K" }).await;
+    tms_edit(&r, "devotees", 1, doc! { "name": "Ravi Kumar" }).await;
+    sync(&e).await;
+    let open = e.conflicts(Some(false), Some("devotees")).await.unwrap();
+    assert_eq!(open.len(), 1);
+    // Both sides move on before anyone decides.
+    tms_edit(&l, "devotees", 1, doc! { "phone": "222" }).await;
+    tms_edit(&r, "devotees", 1, doc! { "phone": "333" }).await;
+    let refused = e
+        .resolve(&open[0].id, decide(templesync_engine::Strategy::KeepRemote))
+        .await
+        .expect_err("the copies moved on: no decision on stale copies");
+    let msg = refused.to_string();
+    assert!(msg.contains("phone") && msg.contains("Sync first"), "{msg}");
+    sync(&e).await;
+    assert_eq!(
+        get(&r, "devotees", 1)
+            .await
+            .unwrap()
+            .get_str("phone")
+            .unwrap(),
+        "333",
+        "the cloud's phone is not overwritten without a decision"
+    );
+    let open = e.conflicts(Some(false), Some("devotees")).await.unwrap();
+    assert_eq!(open.len(), 1, "the conflict is shown anew: {open:?}");
+    assert!(
+        open[0].fields.iter().any(|f| f.path == "phone"),
+        "{:?}",
+        open[0].fields
+    );
+    e.resolve(&open[0].id, decide(templesync_engine::Strategy::KeepRemote))
+        .await
+        .unwrap();
+    sync(&e).await;
+    assert_same(&l, &r, "devotees").await;
+}
+
+/// Auto-resolve renamed a username the office had already changed by hand (`john.clerk`
+/// became `john_d7va`), keeping no copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_resolve_does_not_undo_an_edit_made_since_the_conflict() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    coll(&r, "admins")
+        .insert_one(tms_doc("cloud-john", doc! { "username": "john" }))
+        .await
+        .unwrap();
+    coll(&l, "admins")
+        .insert_one(tms_doc(
+            bson::oid::ObjectId::new(),
+            doc! { "username": "john" },
+        ))
+        .await
+        .unwrap();
+    let e = o.engine(0).await;
+    sync(&e).await;
+    let open = e.conflicts(Some(false), Some("admins")).await.unwrap();
+    assert_eq!(open.len(), 1);
+    let local_id = all(&l, "admins").await[0].get("_id").cloned().unwrap();
+    tms_edit(
+        &l,
+        "admins",
+        local_id.clone(),
+        doc! { "username": "john.clerk" },
+    )
+    .await;
+    let report = e.auto_resolve(10, "tester").await.unwrap();
+    assert_eq!(report.resolved, 0, "{report:?}");
+    assert_eq!(
+        get(&l, "admins", local_id.clone())
+            .await
+            .unwrap()
+            .get_str("username")
+            .unwrap(),
+        "john.clerk",
+        "the office's own rename stands"
+    );
+    sync(&e).await;
+    assert_eq!(
+        get(&r, "admins", local_id)
+            .await
+            .unwrap()
+            .get_str("username")
+            .unwrap(),
+        "john.clerk"
+    );
+}
+
+/// Auto-resolve's retry of a unique value sent it through JSON: an ObjectId became a
+/// 24-character string on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_resolve_keeps_a_unique_value_s_bson_type() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    let badge = bson::oid::ObjectId::new();
+    coll(&r, "staff")
+        .insert_one(tms_doc("holder", doc! { "badge": badge }))
+        .await
+        .unwrap();
+    coll(&l, "staff")
+        .insert_one(tms_doc("newcomer", doc! { "badge": badge }))
+        .await
+        .unwrap();
+    let e = o.engine(0).await;
+    set_config(&e, &["uniqueFields=staff.badge"]).await;
+    sync(&e).await;
+    assert_eq!(
+        e.conflicts(Some(false), Some("staff")).await.unwrap().len(),
+        1
+    );
+    // The cloud's holder gives the badge up: the clash is gone, auto-resolve retries.
+    tms_edit(
+        &r,
+        "staff",
+        "holder",
+        doc! { "badge": bson::oid::ObjectId::new() },
+    )
+    .await;
+    let report = e.auto_resolve(10, "tester").await.unwrap();
+    assert_eq!(report.resolved, 1, "{report:?}");
+    sync(&e).await;
+    for db in [&l, &r] {
+        let d = get(db, "staff", "newcomer").await.expect("synced");
+        assert_eq!(
+            d.get("badge"),
+            Some(&Bson::ObjectId(badge)),
+            "still an ObjectId: {d:?}"
+        );
+    }
+}
+
+/// Switching to last-write-wins settled the document but left its old conflict open; a
+/// person's keep_local on it then reported success and changed nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_to_last_write_wins_closes_the_open_conflict_it_settles() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    coll(&l, "events")
+        .insert_one(tms_doc(1, doc! { "time": "10am" }))
+        .await
+        .unwrap();
+    let e = o.engine(0).await;
+    sync(&e).await;
+    tms_edit(&l, "events", 1, doc! { "time": "11am" }).await;
+    tms_edit(&r, "events", 1, doc! { "time": "noon" }).await;
+    sync(&e).await;
+    assert_eq!(
+        e.conflicts(Some(false), Some("events"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    set_config(&e, &["conflictResolutionStrategy=last_write_wins"]).await;
+    sync(&e).await;
+    assert_same(&l, &r, "events").await;
+    let open = e.conflicts(Some(false), Some("events")).await.unwrap();
+    assert!(
+        open.is_empty(),
+        "the settled document's conflict is closed: {open:?}"
+    );
+}

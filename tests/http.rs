@@ -462,6 +462,7 @@ async fn every_endpoint_answers_in_the_documented_shape() {
             "GET /api/sync/logs",
             "GET /api/sync/network-status",
             "GET /api/sync/status",
+            "POST /api/sync/cloud",
             "POST /api/sync/conflicts/auto-resolve",
             "POST /api/sync/conflicts/{id}/resolve",
             "POST /api/sync/sync",
@@ -597,6 +598,17 @@ async fn every_endpoint_answers_in_the_documented_shape() {
     again.error(409, "conflict_already_resolved");
 
     // Refusals, each naming what is wrong.
+    let wrong_choice = s
+        .post("/api/sync/cloud", Some(json!({ "choice": "keep_both" })))
+        .await;
+    assert!(
+        wrong_choice
+            .error(400, "invalid_config")
+            .contains("keep_both")
+    );
+    s.post("/api/sync/cloud", None)
+        .await
+        .error(400, "invalid_request");
     let bad = s
         .post(
             &format!("/api/sync/conflicts/{edit_id}/resolve"),

@@ -24,7 +24,7 @@ use crate::config::SyncConfig;
 use crate::conflicts::{Resolution, Strategy};
 use crate::content::display_id;
 use crate::error::{Error, Result, Side};
-use crate::store::{CONFLICT_LOGS, Databases, SYNC_DIRTY};
+use crate::store::{CONFLICT_LOGS, Databases};
 
 /// How many ids one `bulk` record keeps (about 0.5 MB of ObjectIds). Beyond that the run
 /// keeps no change-stream checkpoint, so the next run finds the rest again by a full scan.
@@ -205,16 +205,7 @@ pub(crate) async fn resolve(
     let ids = c.get_array("docIds").cloned().unwrap_or_default();
     let count = ids.len();
     let message = if apply {
-        let entries: Vec<Document> = ids
-            .iter()
-            .map(|d| doc! { "collection": collection, "docId": d.clone(), "since": to_bson(now), "allowDelete": true })
-            .collect();
-        if !entries.is_empty() {
-            dbs.local_coll(SYNC_DIRTY)
-                .insert_many(entries)
-                .await
-                .map_err(local_err("remembering documents to delete"))?;
-        }
+        crate::conflicts::mark_dirty(dbs, collection, &ids, now, true).await?;
         match on {
             "remote" => format!(
                 "The next sync deletes these {count} documents on this computer too, as in the cloud."
@@ -229,7 +220,7 @@ pub(crate) async fn resolve(
             .delete_many(doc! { "_id": { "$in": ids.clone() } })
             .await
             .map_err(local_err("forgetting synced versions"))?;
-        crate::conflicts::mark_dirty(dbs, collection, &ids, now).await?;
+        crate::conflicts::mark_dirty(dbs, collection, &ids, now, false).await?;
         match on {
             "remote" => format!(
                 "The next sync puts these {count} documents back in the cloud from this computer."

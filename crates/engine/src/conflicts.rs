@@ -87,6 +87,8 @@ impl Strategy {
 pub enum ResolveValue {
     Text(String),
     Json(serde_json::Value),
+    /// A value as stored, type and all (auto-resolve keeping a value: an ObjectId stays one).
+    Exact(Bson),
 }
 
 #[derive(Debug, Clone)]
@@ -347,6 +349,19 @@ pub(crate) async fn record(dbs: &Databases, c: NewConflict, now: DateTime<Utc>) 
     }
     let c_coll = coll(dbs);
     if c.auto_resolved {
+        // Settled by last-write-wins: a conflict on the document still open from before
+        // (recorded while the strategy was manual) is settled by it too.
+        c_coll
+            .update_many(
+                doc! { "collection": &c.collection, "localId": c.id.clone(), "resolved": false },
+                doc! { "$set": {
+                    "resolved": true, "resolution": "superseded", "resolvedBy": "templesync",
+                    "resolvedAt": to_bson(now),
+                    "resolutionNotes": "Settled by last-write-wins (the newer edit won; the other is kept in that conflict's record)",
+                } },
+            )
+            .await
+            .map_err(local_err("recording a conflict"))?;
         d.insert("_id", ObjectId::new());
         d.insert("timestamp", to_bson(now));
         d.insert("resolved", true);
@@ -435,7 +450,7 @@ pub(crate) async fn close_settled(
         .iter()
         .filter_map(|c| c.get("remoteId").cloned())
         .collect();
-    mark_dirty(dbs, collection, &others, now).await?;
+    mark_dirty(dbs, collection, &others, now, false).await?;
     coll(dbs)
         .update_many(
             filter,
@@ -483,16 +498,19 @@ pub(crate) async fn open_local_deletes(dbs: &Databases, collection: &str) -> Res
         .map_err(local_err("counting conflicts"))
 }
 
+/// Lists documents for the next run to look at whatever the feeds say. `approved`: a person
+/// decided about them, so deleting them is theirs, not a mass delete to hold (the brake).
 pub(crate) async fn mark_dirty(
     dbs: &Databases,
     collection: &str,
     ids: &[Bson],
     now: DateTime<Utc>,
+    approved: bool,
 ) -> Result<()> {
     let entries: Vec<Document> = ids
         .iter()
         .filter(|i| !matches!(i, Bson::Null))
-        .map(|id| doc! { "collection": collection, "docId": id.clone(), "since": to_bson(now) })
+        .map(|id| doc! { "collection": collection, "docId": id.clone(), "since": to_bson(now), "allowDelete": approved })
         .collect();
     if entries.is_empty() {
         return Ok(());
@@ -677,16 +695,50 @@ pub(crate) fn view(d: &Document) -> Conflict {
 /// `2024` for a text field means the text "2024".
 fn to_bson_value(v: &ResolveValue, like: Option<&Bson>) -> Result<Bson> {
     match v {
-        ResolveValue::Json(j) => json_to_bson(j),
+        ResolveValue::Exact(b) => Ok(b.clone()),
+        ResolveValue::Json(j) => typed_like(j, like).map_or_else(|| json_to_bson(j), Ok),
         ResolveValue::Text(t) => {
             if matches!(like, Some(Bson::String(_)) | None) {
                 return Ok(Bson::String(t.clone()));
             }
+            // The text as typed first ("2501.50" stays that decimal, an id's hex an ObjectId).
+            if let Some(b) = typed_like(&serde_json::Value::String(t.clone()), like) {
+                return Ok(b);
+            }
             match serde_json::from_str::<serde_json::Value>(t) {
-                Ok(j) => json_to_bson(&j),
+                Ok(j) => typed_like(&j, like).map_or_else(|| json_to_bson(&j), Ok),
                 Err(_) => Ok(Bson::String(t.clone())),
             }
         }
+    }
+}
+
+/// A JSON value in the BSON type of the value it replaces, where it reads as one: the hex of
+/// an ObjectId, a date's text, a whole number for a 64-bit field. JSON has no such types, so
+/// without this an ObjectId would come back as a 24-character string.
+fn typed_like(j: &serde_json::Value, like: Option<&Bson>) -> Option<Bson> {
+    use serde_json::Value as J;
+    match (like?, j) {
+        (Bson::ObjectId(_), J::String(s)) => bson::oid::ObjectId::parse_str(s.trim())
+            .ok()
+            .map(Bson::ObjectId),
+        (Bson::DateTime(_), J::String(s)) => bson::DateTime::parse_rfc3339_str(s.trim())
+            .ok()
+            .map(Bson::DateTime),
+        (Bson::Int64(_), J::Number(n)) => n.as_i64().map(Bson::Int64),
+        (Bson::Int32(_), J::Number(n)) => n
+            .as_i64()
+            .and_then(|i| i32::try_from(i).ok())
+            .map(Bson::Int32),
+        (Bson::Double(_), J::Number(n)) => n.as_f64().map(Bson::Double),
+        (Bson::Decimal128(_), J::String(_) | J::Number(_)) => {
+            let text = match j {
+                J::String(s) => s.trim().to_string(),
+                other => other.to_string(),
+            };
+            text.parse::<bson::Decimal128>().ok().map(Bson::Decimal128)
+        }
+        _ => None,
     }
 }
 
@@ -742,6 +794,7 @@ fn merge_values(
     let shown: Vec<String> = paths.iter().map(|p| display_path(p)).collect();
     let obj = match v {
         ResolveValue::Json(j) => j.clone(),
+        ResolveValue::Exact(b) => to_display(b),
         ResolveValue::Text(t) => serde_json::from_str(t).map_err(|_| {
             refuse(
                 id,
@@ -763,7 +816,9 @@ fn merge_values(
         let Some(val) = map.get(key) else {
             return Err(refuse(id, format!("the value gives no '{key}'")));
         };
-        set_path(merged, path, Some(json_to_bson(val)?));
+        let like = get_path(cur, path);
+        let typed = typed_like(val, like).map_or_else(|| json_to_bson(val), Ok)?;
+        set_path(merged, path, Some(typed));
     }
     json_to_bson(&obj)
 }
@@ -808,6 +863,14 @@ async fn resolve_as(
         .find_one(doc! { "_id": local_id.clone() })
         .await
         .map_err(local_err("reading the document"))?;
+    if let Some(what) = moved_on(dbs, &c, current.as_ref(), &collection, &remote_id).await? {
+        return Err(refuse(
+            id,
+            format!(
+                "{what} since the conflict was recorded. Sync first: the conflict is then shown with what both sides hold now, and you decide on that"
+            ),
+        ));
+    }
     let stored_doc = |k: &str| c.get_document(k).ok().cloned();
     let mut saved: Option<Document> = None;
     let mut applied_value: Option<Bson> = None;
@@ -1072,6 +1135,7 @@ async fn resolve_as(
         &collection,
         &[local_id.clone(), remote_id.clone()],
         now,
+        true,
     )
     .await?;
     let mut extra = Document::new();
@@ -1082,6 +1146,63 @@ async fn resolve_as(
         extra.insert("discardedDocument", s);
     }
     close_resolved(dbs, id, r, now, message, automatic, extra).await
+}
+
+/// How a document changed between two versions, in words: the fields that differ, or that it
+/// appeared or went. `None`: the same content.
+pub(crate) fn change_between(then: Option<&Document>, now: Option<&Document>) -> Option<String> {
+    match (then.map(content), now.map(content)) {
+        (None, None) => None,
+        (Some(_), None) => Some("was deleted".into()),
+        (None, Some(_)) => Some("was created".into()),
+        (Some(a), Some(b)) => {
+            let fields: std::collections::BTreeSet<&str> = a
+                .keys()
+                .chain(b.keys())
+                .map(String::as_str)
+                .filter(|k| !crate::content::same_value(a.get(*k), b.get(*k)))
+                .collect();
+            let list: Vec<&str> = fields.into_iter().collect();
+            (!list.is_empty()).then(|| format!("changed ({})", list.join(", ")))
+        }
+    }
+}
+
+/// Whether either document of a conflict moved on since it was recorded: a decision is made on
+/// the documents as they are, never on stale copies. The cloud is asked when it answers within
+/// a few seconds; offline, the next sync catches a cloud change (the resolution's base is the
+/// cloud version the person saw).
+async fn moved_on(
+    dbs: &Databases,
+    c: &Document,
+    current: Option<&Document>,
+    collection: &str,
+    remote_id: &Bson,
+) -> Result<Option<String>> {
+    let stored = |k: &str| c.get_document(k).ok();
+    if let Some(how) = change_between(stored("localDocument"), current) {
+        return Ok(Some(format!("This computer's copy {how}")));
+    }
+    // A unique clash's cloud document matters only in whether it still holds the value, which
+    // the resolution checks itself (a value is accepted only when free on both sides).
+    if c.get_str("type") == Ok("unique") || matches!(remote_id, Bson::Null) || dbs.remote.is_none()
+    {
+        return Ok(None);
+    }
+    let look = async {
+        let remote = dbs.remote().await?;
+        remote
+            .collection::<Document>(collection)
+            .find_one(doc! { "_id": remote_id.clone() })
+            .await
+            .map_err(|e| dbs.classify(Side::Remote, "reading the cloud document", &e))
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(4), look).await {
+        Ok(Ok(now)) => Ok(change_between(stored("remoteDocument"), now.as_ref())
+            .map(|how| format!("The cloud's copy {how}"))),
+        // Offline: decided on what was seen; the next sync flags a later cloud change.
+        _ => Ok(None),
+    }
 }
 
 /// Records a conflict as settled by `r`, with what was done (`message`) and `extra` fields.
@@ -1250,7 +1371,7 @@ async fn plan_auto(
             });
             if !still_holds {
                 // The clash is gone: keep the value, the next sync retries the push.
-                let v = Some(ResolveValue::Json(to_display(&value)));
+                let v = Some(ResolveValue::Exact(value.clone()));
                 return Ok(Some((
                     res(
                         Strategy::KeepLocal,
@@ -1304,6 +1425,65 @@ mod tests {
         let err = "keep_both".parse::<Strategy>().unwrap_err();
         assert!(err.to_string().contains("keep_both"));
         assert_eq!(err.code(), "unknown_strategy");
+    }
+
+    #[test]
+    fn json_values_keep_the_bson_type_of_the_field() {
+        let oid = ObjectId::new();
+        let j = ResolveValue::Json(serde_json::Value::String(oid.to_hex()));
+        assert_eq!(
+            to_bson_value(&j, Some(&Bson::ObjectId(oid))).unwrap(),
+            Bson::ObjectId(oid)
+        );
+        let when = bson::DateTime::from_millis(1_700_000_000_000);
+        let text = when.try_to_rfc3339_string().unwrap();
+        let j = ResolveValue::Json(serde_json::Value::String(text));
+        assert_eq!(
+            to_bson_value(&j, Some(&Bson::DateTime(when))).unwrap(),
+            Bson::DateTime(when)
+        );
+        let j = ResolveValue::Json(serde_json::json!(7));
+        assert_eq!(
+            to_bson_value(&j, Some(&Bson::Int64(1))).unwrap(),
+            Bson::Int64(7)
+        );
+        let dec: bson::Decimal128 = "2501.50".parse().unwrap();
+        let j = ResolveValue::Text("2501.50".into());
+        assert_eq!(
+            to_bson_value(&j, Some(&Bson::Decimal128(dec))).unwrap(),
+            Bson::Decimal128(dec)
+        );
+        let exact = ResolveValue::Exact(Bson::ObjectId(oid));
+        assert_eq!(
+            to_bson_value(&exact, Some(&Bson::String("x".into()))).unwrap(),
+            Bson::ObjectId(oid)
+        );
+        // Not readable as the field's type: as given.
+        let j = ResolveValue::Json(serde_json::Value::String("not an id".into()));
+        assert_eq!(
+            to_bson_value(&j, Some(&Bson::ObjectId(oid))).unwrap(),
+            Bson::String("not an id".into())
+        );
+    }
+
+    #[test]
+    fn a_change_is_told_by_its_fields() {
+        let then = doc! { "_id": 1, "name": "x", "phone": "1", "syncStatus": "pending" };
+        let now = doc! { "_id": 1, "name": "x", "phone": "2", "syncStatus": "conflict" };
+        assert_eq!(
+            change_between(Some(&then), Some(&now)).as_deref(),
+            Some("changed (phone)")
+        );
+        assert_eq!(
+            change_between(Some(&then), Some(&then)),
+            None,
+            "bookkeeping aside, the same"
+        );
+        assert_eq!(
+            change_between(Some(&then), None).as_deref(),
+            Some("was deleted")
+        );
+        assert_eq!(change_between(None, None), None);
     }
 
     #[test]

@@ -538,7 +538,7 @@ impl Engine {
         let collections = self.collections_for(req, cfg).await?;
         run.collections = collections.clone();
         let remote = self.inner.dbs.remote().await?;
-        identity::check(&self.inner.dbs, remote, self.now()).await?;
+        self.check_identity(remote, cfg).await?;
         let env = RunEnv {
             dbs: &self.inner.dbs,
             remote,
@@ -565,6 +565,20 @@ impl Engine {
             tracing::warn!(error = %self.clean_ref(&e), "could not record the end of the run in the cloud");
         }
         outcome
+    }
+
+    /// [`identity::check`], retried on transient errors as a collection's part of a run is.
+    async fn check_identity(&self, remote: &mongodb::Database, cfg: &SyncConfig) -> Result<()> {
+        let mut attempt = 0u32;
+        loop {
+            match identity::check(&self.inner.dbs, remote, self.now()).await {
+                Err(e) if e.is_transient() && attempt < cfg.max_retries => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt.min(5)))).await;
+                }
+                r => return r,
+            }
+        }
     }
 
     /// Carries out a person's choice about a cloud that is not the one this computer last

@@ -102,10 +102,14 @@ pub(crate) fn plan(
 
 /// The same document: the same fields with the same values (order aside, as the filter it
 /// replaces compared), none added, none removed.
+/// `_id`s are compared as MongoDB does (`1` is `1.0`): the run reads a side's document under the
+/// id type of the other.
 fn same_document(a: &Document, b: &Document) -> bool {
     a.len() == b.len()
-        && a.iter()
-            .all(|(k, v)| crate::content::same_value(b.get(k), Some(v)))
+        && a.iter().all(|(k, v)| match k.as_str() {
+            "_id" => b.get(k).is_some_and(|w| IdKey::of(w) == IdKey::of(v)),
+            _ => crate::content::same_value(b.get(k), Some(v)),
+        })
 }
 
 fn err(side: Side, what: &'static str) -> impl Fn(mongodb::error::Error) -> Error {

@@ -76,10 +76,36 @@ pub(crate) fn may_be_a_document(e: &Error) -> bool {
     }
 }
 
+/// Refusals that are about one document by their nature, however many documents get them:
+/// a validator, a unique index, a size or shape limit. Never evidence that a side refuses
+/// writes in general.
+const ABOUT_THE_DOCUMENT: &[i32] = &[
+    121,   // DocumentValidationFailure
+    11000, // DuplicateKey
+    10334, // BSONObjectTooLarge
+    17419, // document too large after an update
+    17420, // document too large (capped)
+    2,     // BadValue (e.g. a field name the server refuses)
+    52,    // DollarPrefixedFieldName
+    15,    // Overflow
+    17280, // KeyTooLong
+];
+
 /// Whether the failures of the documents of a batch, each tried alone, show that the cause is
 /// not the documents: every one failed, on the same side with the same error, and they were
-/// not all in quarantine already (documents refused before are expected to fail again).
+/// not all in quarantine already (documents refused before are expected to fail again), and
+/// the error is not one that is about a document by nature (two edited documents refused by a
+/// new validator are two refused documents, not a side that refuses every write).
 pub(crate) fn looks_systemic(tried: usize, failures: &[(Bson, Error)], held_before: usize) -> bool {
+    let per_document = |e: &Error| match e {
+        Error::Database { message, .. } => ABOUT_THE_DOCUMENT
+            .iter()
+            .any(|c| message.contains(&format!("(code {c})"))),
+        _ => false,
+    };
+    if failures.iter().any(|(_, e)| per_document(e)) {
+        return false;
+    }
     let said = |e: &Error| match e {
         Error::Database { side, .. } => format!("{side}: {e}"),
         other => other.to_string(),
@@ -289,6 +315,22 @@ mod tests {
             host: "h".into(),
             reason: "r".into()
         }));
+    }
+
+    #[test]
+    fn a_validator_refusing_every_document_of_a_batch_is_still_about_documents() {
+        let e = || db_error(false, "Document failed validation (code 121)");
+        let all = vec![(Bson::Int32(1), e()), (Bson::Int32(2), e())];
+        assert!(
+            !looks_systemic(2, &all, 0),
+            "two refused documents, not a refusing side"
+        );
+        let dup = || db_error(false, "E11000 duplicate key error (code 11000)");
+        assert!(!looks_systemic(
+            2,
+            &[(Bson::Int32(1), dup()), (Bson::Int32(2), dup())],
+            0
+        ));
     }
 
     #[test]

@@ -193,6 +193,10 @@ pub(crate) struct CollectionSync<'a> {
     open_conflicts: Option<bool>,
     /// Documents in quarantine (they leave it once a batch with them goes through).
     quarantined: HashSet<IdKey>,
+    /// Inserts a side refused in the batch being written: quarantined once it is written.
+    refused_inserts: Vec<(Bson, Error)>,
+    /// Documents quarantined by the batch just written (they stay in quarantine).
+    refused_now: HashSet<IdKey>,
     /// Deletes seen so far, not yet carried out: here (`[0]`) and in the cloud (`[1]`). They
     /// wait until the collection's run has seen them all (the brake, [`crate::bulk`]).
     deferred: [Vec<Bson>; 2],
@@ -256,6 +260,17 @@ pub(crate) fn unchanged(doc: &Document) -> Document {
     f
 }
 
+/// A side's refusal of one inserted document, as the quarantine records it.
+fn refused_insert(side: Side, code: i32, msg: &str) -> Error {
+    Error::Database {
+        context: "inserting documents".into(),
+        message: format!("{msg} (code {code})"),
+        transient: false,
+        network: false,
+        side,
+    }
+}
+
 /// A document read under an `_id` equal to `id` in MongoDB's eyes, with `id` as its `_id`
 /// (so that both sides' versions compare and merge as one document), and its own `_id` where
 /// that differs in type.
@@ -317,6 +332,8 @@ impl<'a> CollectionSync<'a> {
             empty: Empty::default(),
             open_conflicts: None,
             quarantined: HashSet::new(),
+            refused_inserts: Vec::new(),
+            refused_now: HashSet::new(),
             deferred: [Vec::new(), Vec::new()],
             allow_deletes: false,
             approved: HashSet::new(),
@@ -1024,8 +1041,14 @@ impl<'a> CollectionSync<'a> {
             // Every document alone fails the same way: the documents are not the problem.
             return Err(failed.swap_remove(0).1);
         }
+        self.set_aside(failed).await?;
+        Ok(new_local)
+    }
+
+    /// Quarantines documents a side refused: listed in the run, tried again every run.
+    async fn set_aside(&mut self, refused: Vec<(Bson, Error)>) -> Result<()> {
         let now = self.env.clock.now();
-        for (id, e) in failed {
+        for (id, e) in refused {
             let held =
                 quarantine::hold(self.env.dbs, &self.name, &id, &e, self.env.run_id, now).await?;
             self.out.errors.push(crate::logs::DocumentError {
@@ -1037,7 +1060,7 @@ impl<'a> CollectionSync<'a> {
             self.quarantined.insert(IdKey::of(&id));
             self.done.insert(IdKey::of(&id));
         }
-        Ok(new_local)
+        Ok(())
     }
 
     /// Documents of a batch that went through leave the quarantine.
@@ -1045,9 +1068,13 @@ impl<'a> CollectionSync<'a> {
         if self.quarantined.is_empty() {
             return Ok(());
         }
+        let refused_now = std::mem::take(&mut self.refused_now);
         let back: Vec<Bson> = ids
             .iter()
-            .filter(|id| self.quarantined.remove(&IdKey::of(id)))
+            .filter(|id| {
+                let k = IdKey::of(id);
+                !refused_now.contains(&k) && self.quarantined.remove(&k)
+            })
             .cloned()
             .collect();
         quarantine::release(self.env.dbs, &self.name, &back).await
@@ -1156,6 +1183,10 @@ impl<'a> CollectionSync<'a> {
         lap("unique");
         self.step(Step::Decided).await?;
         self.write_sides(&mut items).await?;
+        let refused = std::mem::take(&mut self.refused_inserts);
+        self.refused_now
+            .extend(refused.iter().map(|(id, _)| IdKey::of(id)));
+        self.set_aside(refused).await?;
         lap("written");
         self.step(Step::AppliedLocal).await?;
         self.write_bases(&items).await?;
@@ -1447,11 +1478,8 @@ impl<'a> CollectionSync<'a> {
                 }
                 Some((code, msg)) => {
                     it.ok = false;
-                    self.out.errors.push(crate::logs::DocumentError {
-                        collection: self.name.clone(),
-                        document_id: display_id(&it.id),
-                        message: format!("the cloud refused the document: {msg} (code {code})"),
-                    });
+                    self.refused_inserts
+                        .push((it.id.clone(), refused_insert(Side::Remote, *code, msg)));
                 }
             }
         }
@@ -1586,13 +1614,8 @@ impl<'a> CollectionSync<'a> {
                 }
                 Some((code, msg)) => {
                     it.ok = false;
-                    self.out.errors.push(crate::logs::DocumentError {
-                        collection: self.name.clone(),
-                        document_id: display_id(&it.id),
-                        message: format!(
-                            "this computer's database refused the document: {msg} (code {code})"
-                        ),
-                    });
+                    self.refused_inserts
+                        .push((it.id.clone(), refused_insert(Side::Local, *code, msg)));
                 }
             }
         }
