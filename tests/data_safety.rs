@@ -932,3 +932,68 @@ async fn switching_to_last_write_wins_closes_the_open_conflict_it_settles() {
         "the settled document's conflict is closed: {open:?}"
     );
 }
+
+/// `verify` compares both sides by content, changes nothing, and with repair lists what
+/// differs for the next sync: here an edit by hand that moved no `updatedAt`, which a server
+/// without change streams does not report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_finds_a_silent_difference_changes_nothing_and_repair_mends_it() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    seed(&l, "bookings", 3).await;
+    let e = o.engine_without_local_streams(0, None).await;
+    sync(&e).await;
+    let first = e.verify(None, false).await.unwrap();
+    assert!(first.matches, "{first:?}");
+    coll(&l, "bookings")
+        .update_one(doc! { "_id": 2 }, doc! { "$set": { "devotee": "fixed by hand" } })
+        .await
+        .unwrap();
+    assert_eq!(moved(&sync(&e).await), 0, "nothing tells the run about such an edit");
+    let (before_l, before_r) = (dump(&l).await, dump(&r).await);
+    let found = e.verify(None, false).await.unwrap();
+    assert!(!found.matches);
+    let c = found.collections.iter().find(|c| c.collection == "bookings").unwrap();
+    assert_eq!((c.different, c.different_ids.clone()), (1, vec!["2".to_string()]));
+    assert!(found.summary.contains("differ"), "{}", found.summary);
+    assert_eq!((dump(&l).await, dump(&r).await), (before_l, before_r), "verify changes nothing");
+
+    let repaired = e.verify(None, true).await.unwrap();
+    assert_eq!(repaired.queued, 1);
+    sync(&e).await;
+    assert_eq!(get(&r, "bookings", 2).await.unwrap().get_str("devotee").unwrap(), "fixed by hand");
+    assert!(e.verify(None, false).await.unwrap().matches);
+}
+
+/// Runs and settled conflicts older than `retentionDays` go; so do the synced versions of a
+/// collection no longer synced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_history_and_bases_of_unsynced_collections_are_removed() {
+    let o = Office::start().await;
+    let l = o.local(0).await;
+    seed(&l, "bookings", 2).await;
+    seed(&l, "events", 2).await;
+    let e = o.engine(0).await;
+    sync(&e).await;
+    let old = bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - 200 * 86_400_000);
+    coll(&l, "sync_logs")
+        .insert_one(doc! { "status": "completed", "startTime": old, "endTime": old })
+        .await
+        .unwrap();
+    coll(&l, "conflict_logs")
+        .insert_many([
+            doc! { "type": "update", "collection": "bookings", "resolved": true, "resolvedAt": old, "timestamp": old },
+            doc! { "type": "update", "collection": "bookings", "resolved": false, "timestamp": old },
+        ])
+        .await
+        .unwrap();
+    set_config(&e, &["collectionsToSync=bookings"]).await;
+    sync(&e).await;
+    let logs = all(&l, "sync_logs").await;
+    assert_eq!(logs.len(), 2, "the two recent runs stay, the old one goes: {logs:?}");
+    let conflicts = all(&l, "conflict_logs").await;
+    assert_eq!(conflicts.len(), 1, "an open conflict is never removed, however old");
+    let names = l.list_collection_names().await.unwrap();
+    assert!(names.contains(&"sync_base.bookings".to_string()));
+    assert!(!names.contains(&"sync_base.events".to_string()), "{names:?}");
+}

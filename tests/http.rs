@@ -466,6 +466,7 @@ async fn every_endpoint_answers_in_the_documented_shape() {
             "POST /api/sync/conflicts/auto-resolve",
             "POST /api/sync/conflicts/{id}/resolve",
             "POST /api/sync/sync",
+            "POST /api/sync/verify",
             "PUT /api/sync/config",
         ],
         "the document lists every operation"

@@ -8,7 +8,7 @@ use tauri::{AppHandle, State};
 use templesync_engine::settings::host_of;
 use templesync_engine::{
     AutoResolveReport, CloudChoice, Conflict, Engine, Resolution, ResolveOutcome, ResolveValue,
-    Strategy, SyncConfig, SyncRun,
+    Strategy, SyncConfig, SyncRun, VerifyReport,
 };
 
 use crate::backend::{Backend, publish};
@@ -37,6 +37,14 @@ pub async fn sync_now(backend: State<'_, Backend>) -> Answer<SyncRun> {
 #[specta::specta]
 pub async fn choose_cloud(choice: CloudChoice, backend: State<'_, Backend>) -> Answer<()> {
     Ok(backend.engine().await?.choose_cloud(choice).await?)
+}
+
+/// Both sides compared by content; with `repair`, the differing documents are listed for the
+/// next sync.
+#[tauri::command]
+#[specta::specta]
+pub async fn verify(repair: bool, backend: State<'_, Backend>) -> Answer<VerifyReport> {
+    Ok(backend.engine().await?.verify(None, repair).await?)
 }
 
 /// The runs, newest first.

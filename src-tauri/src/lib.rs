@@ -33,6 +33,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             commands::resolve_conflict,
             commands::auto_resolve,
             commands::choose_cloud,
+            commands::verify,
             commands::sync_settings,
             commands::save_sync_settings,
             commands::connection,

@@ -23,6 +23,11 @@ export const commands = {
 	autoResolve: () => typedError<AutoResolveReport, ErrorDto>(__TAURI_INVOKE("auto_resolve")),
 	/**  A person's choice about a cloud that is not the one this computer last synced with. */
 	chooseCloud: (choice: CloudChoice) => typedError<null, ErrorDto>(__TAURI_INVOKE("choose_cloud", { choice })),
+	/**
+	 *  Both sides compared by content; with `repair`, the differing documents are listed for the
+	 *  next sync.
+	 */
+	verify: (repair: boolean) => typedError<VerifyReport, ErrorDto>(__TAURI_INVOKE("verify", { repair })),
 	/**  The sync settings (`sync_config`). */
 	syncSettings: () => typedError<SyncConfig, ErrorDto>(__TAURI_INVOKE("sync_settings")),
 	/**  Validates and stores the sync settings; the monitor picks them up at once. */
@@ -96,6 +101,22 @@ export type CloudChoice =
  *  here since, which become conflicts). Large deletions are still held for a person.
  */
 "accept_cloud";
+
+/**  One collection compared. */
+export type CollectionCheck = {
+	collection: string,
+	localCount: number,
+	remoteCount: number,
+	/**  Documents only on this computer: how many, and the first few ids. */
+	onlyLocal: number,
+	onlyLocalIds: string[],
+	onlyRemote: number,
+	onlyRemoteIds: string[],
+	/**  Documents on both sides whose content differs. */
+	different: number,
+	differentIds: string[],
+	matches: boolean,
+};
 
 /**  A conflict as shown to people and programs. */
 export type Conflict = {
@@ -319,6 +340,8 @@ export type SyncConfig = {
 	 */
 	massDeleteLimit: number,
 	massDeletePercent: number,
+	/**  Runs in `sync_logs` and settled conflicts are kept this many days. */
+	retentionDays: number,
 };
 
 /**  One run, as stored in `sync_logs` and returned by `sync`. */
@@ -402,6 +425,17 @@ export type SyncStatus = {
 export type Trigger = "manual" | "startup" | "reconnect" | "periodic" | "automatic";
 
 export type Value = null | boolean | number | string | Value[] | { [key in string]: Value };
+
+/**  What `verify` found. */
+export type VerifyReport = {
+	checkedAt: string,
+	matches: boolean,
+	collections: CollectionCheck[],
+	/**  Documents listed for the next sync (`--repair`); 0 when not asked. */
+	queued: number,
+	/**  The verdict in plain words. */
+	summary: string,
+};
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

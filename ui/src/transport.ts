@@ -24,6 +24,7 @@ import {
   type SyncState,
   type SyncStatus,
   type Value,
+  type VerifyReport,
 } from "./bindings";
 
 export type * from "./bindings";
@@ -53,6 +54,8 @@ export interface Backend {
   autoResolve(): Promise<AutoResolveReport>;
   /** What the next sync does with a cloud that is not the one this computer last synced with. */
   chooseCloud(choice: CloudChoice): Promise<void>;
+  /** Both sides compared by content; `repair` lists the differing records for the next sync. */
+  verify(repair: boolean): Promise<VerifyReport>;
   syncSettings(): Promise<SyncConfig>;
   saveSyncSettings(config: SyncConfig): Promise<SyncConfig>;
   connection(): Promise<ConnectionView>;
@@ -86,6 +89,7 @@ function desktop(): Backend {
     resolveConflict: (id, choice) => unwrap(commands.resolveConflict(id, choice)),
     autoResolve: () => unwrap(commands.autoResolve()),
     chooseCloud: async (choice) => void (await unwrap(commands.chooseCloud(choice))),
+    verify: (repair) => unwrap(commands.verify(repair)),
     syncSettings: () => unwrap(commands.syncSettings()),
     saveSyncSettings: (c) => unwrap(commands.saveSyncSettings(c)),
     connection: () => unwrap(commands.connection()),
@@ -278,6 +282,7 @@ function browser(): Backend {
       void publish();
       return r;
     },
+    verify: (repair) => api("POST", "/api/sync/verify", { repair }),
     chooseCloud: async (choice) => {
       await api("POST", "/api/sync/cloud", { choice });
       void publish();

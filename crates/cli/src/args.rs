@@ -124,6 +124,17 @@ pub enum Command {
         limit: u32,
     },
 
+    /// Check whether this computer and the cloud hold the same documents (changes nothing)
+    Verify {
+        /// Check only these collections (default: those a sync covers)
+        #[arg(long, num_args = 1.., value_name = "NAME")]
+        collections: Vec<String>,
+
+        /// List the documents that differ for the next sync to look at again
+        #[arg(long)]
+        repair: bool,
+    },
+
     /// The cloud is not the one this computer last synced with (restored from a backup, or
     /// another cluster): choose what the next sync does
     Cloud {

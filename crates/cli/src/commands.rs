@@ -143,6 +143,18 @@ pub async fn run(command: Command, engine: &Engine, out: &Out) -> anyhow::Result
             let runs = engine.logs(limit).await?;
             out.show(&runs, |r| output::logs_text(r, &Clock::system()))
         }
+        Command::Verify {
+            collections,
+            repair,
+        } => {
+            let collections = (!collections.is_empty()).then_some(collections);
+            let report = engine.verify(collections, repair).await?;
+            out.show(&report, output::verify_text)?;
+            match report.matches {
+                true => Ok(()),
+                false => Err(RunFailed(report.summary).into()),
+            }
+        }
         Command::Cloud { choice } => {
             let choice = match choice {
                 CloudAction::SendLocal => CloudChoice::SendLocal,

@@ -337,6 +337,63 @@ To choose:
                                  are removed here; large removals still ask first)
 ";
 
+/// What `verify` found, collection by collection.
+pub fn verify_text(r: &templesync_engine::VerifyReport) -> String {
+    let mut o = String::from("=== Both sides compared ===\n");
+    for c in &r.collections {
+        let _ = writeln!(
+            o,
+            "{} {}: {} here, {} in the cloud{}",
+            if c.matches { "✓" } else { "✗" },
+            c.collection,
+            c.local_count,
+            c.remote_count,
+            if c.matches { ", the same" } else { "" }
+        );
+        let ids = |v: &[String], n: u64| {
+            let more = if n as usize > v.len() { ", …" } else { "" };
+            format!("{}{more}", v.join(", "))
+        };
+        if c.only_local > 0 {
+            let _ = writeln!(
+                o,
+                "    only here: {} ({})",
+                c.only_local,
+                ids(&c.only_local_ids, c.only_local)
+            );
+        }
+        if c.only_remote > 0 {
+            let _ = writeln!(
+                o,
+                "    only in the cloud: {} ({})",
+                c.only_remote,
+                ids(&c.only_remote_ids, c.only_remote)
+            );
+        }
+        if c.different > 0 {
+            let _ = writeln!(
+                o,
+                "    different: {} ({})",
+                c.different,
+                ids(&c.different_ids, c.different)
+            );
+        }
+    }
+    o.push('\n');
+    o.push_str(&r.summary);
+    o.push('\n');
+    if r.queued > 0 {
+        let _ = writeln!(
+            o,
+            "{} documents are listed for the next sync: run `templesync sync`.",
+            r.queued
+        );
+    } else if !r.matches {
+        o.push_str("Run `templesync sync`; if they still differ, `templesync verify --repair` lists them for the next sync.\n");
+    }
+    o
+}
+
 /// What a person's choice about the cloud did.
 pub fn cloud_choice_text(choice: templesync_engine::CloudChoice) -> String {
     match choice {

@@ -50,6 +50,8 @@ pub struct SyncConfig {
     /// for a person.
     pub mass_delete_limit: u32,
     pub mass_delete_percent: u32,
+    /// Runs in `sync_logs` and settled conflicts are kept this many days.
+    pub retention_days: u32,
 }
 
 impl Default for SyncConfig {
@@ -65,6 +67,7 @@ impl Default for SyncConfig {
             check_interval_seconds: 30,
             mass_delete_limit: 50,
             mass_delete_percent: 20,
+            retention_days: 180,
         }
     }
 }
@@ -81,6 +84,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "checkIntervalSeconds",
     "massDeleteLimit",
     "massDeletePercent",
+    "retentionDays",
 ];
 
 fn invalid(field: &str, reason: impl Into<String>) -> Error {
@@ -142,6 +146,15 @@ impl SyncConfig {
                 ),
             ));
         }
+        if !(1..=3650).contains(&self.retention_days) {
+            return Err(invalid(
+                "retentionDays",
+                format!(
+                    "{} is out of range: use 1 to 3650 days",
+                    self.retention_days
+                ),
+            ));
+        }
         for name in &self.collections_to_sync {
             check_collection_name("collectionsToSync", name)?;
         }
@@ -182,6 +195,7 @@ impl SyncConfig {
             "checkIntervalSeconds": self.check_interval_seconds as i32,
             "massDeleteLimit": self.mass_delete_limit as i32,
             "massDeletePercent": self.mass_delete_percent as i32,
+            "retentionDays": self.retention_days as i32,
         }
     }
 
@@ -295,6 +309,7 @@ impl SyncConfig {
             "checkIntervalSeconds" => self.check_interval_seconds = int(u32::MAX as u64)?,
             "massDeleteLimit" => self.mass_delete_limit = int(u32::MAX as u64)?,
             "massDeletePercent" => self.mass_delete_percent = int(u32::MAX as u64)?,
+            "retentionDays" => self.retention_days = int(u32::MAX as u64)?,
             "uniqueFields" => {
                 let obj = v.as_object().ok_or_else(|| {
                     invalid(
@@ -437,6 +452,7 @@ mod tests {
             ("massDeleteLimit=0", "massDeleteLimit"),
             ("massDeleteLimit=1000001", "massDeleteLimit"),
             ("massDeletePercent=101", "massDeletePercent"),
+            ("retentionDays=0", "retentionDays"),
             (
                 "conflictResolutionStrategy=newest",
                 "conflictResolutionStrategy",

@@ -384,7 +384,8 @@ impl Engine {
                 "the previous sync stopped without finishing; this run completes its work"
             );
         }
-        let result = self.run_on_deep_stack(req, cfg, progress).await;
+        let result = self.run_on_deep_stack(req, cfg.clone(), progress).await;
+        self.housekeeping(&cfg).await;
         acquired.lock.release().await;
         result.map_err(|e| self.clean(e))
     }
@@ -565,6 +566,42 @@ impl Engine {
             tracing::warn!(error = %self.clean_ref(&e), "could not record the end of the run in the cloud");
         }
         outcome
+    }
+
+    /// Compares both sides by content without changing anything; with `repair`, lists the
+    /// documents that differ for the next sync. `collections`: `None` for those a sync covers.
+    pub async fn verify(
+        &self,
+        collections: Option<Vec<String>>,
+        repair: bool,
+    ) -> Result<crate::verify::VerifyReport> {
+        let dbs = &self.inner.dbs;
+        if dbs.remote.is_none() {
+            return Err(Error::RemoteNotConfigured);
+        }
+        self.ping_local().await?;
+        self.ping_remote(Duration::from_secs(8)).await?;
+        let cfg = self.config().await?;
+        let req = SyncRequest {
+            trigger: Trigger::Manual,
+            collections,
+        };
+        let names = self
+            .collections_for(&req, &cfg)
+            .await
+            .map_err(|e| self.clean(e))?;
+        let remote = dbs.remote().await?;
+        crate::verify::run(dbs, remote, &names, repair, self.now())
+            .await
+            .map_err(|e| self.clean(e))
+    }
+
+    /// Removes what is kept longer than `retentionDays` (runs, settled conflicts) and the
+    /// synced versions of collections no longer synced. Never fails a run: a problem is logged.
+    async fn housekeeping(&self, cfg: &SyncConfig) {
+        if let Err(e) = crate::retention::tidy(&self.inner.dbs, cfg, self.now()).await {
+            tracing::warn!(error = %self.clean_ref(&e), "could not remove old history");
+        }
     }
 
     /// [`identity::check`], retried on transient errors as a collection's part of a run is.

@@ -22,10 +22,12 @@ pub mod logs;
 pub mod monitor;
 pub mod quarantine;
 pub mod reconcile;
+mod retention;
 mod run;
 pub mod settings;
 pub mod store;
 mod unique;
+pub mod verify;
 
 pub use config::{ConflictStrategy, SyncConfig};
 pub use conflicts::{
@@ -41,3 +43,4 @@ pub use monitor::{Monitor, MonitorEvent, MonitorOptions, NetworkStatus};
 pub use quarantine::QuarantinedDocument;
 pub use run::{Progress, ProgressFn, Step, StepHook};
 pub use settings::{Settings, redact_url};
+pub use verify::{CollectionCheck, VerifyReport};

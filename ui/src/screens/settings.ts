@@ -77,6 +77,7 @@ function syncSettings(cfg: SyncConfig): HTMLElement {
   const batch = number("batchSize", cfg.batchSize, whole(1, 10000));
   const deleteLimit = number("massDeleteLimit", cfg.massDeleteLimit, whole(1, 1000000));
   const deletePercent = number("massDeletePercent", cfg.massDeletePercent, whole(0, 100));
+  const retention = number("retentionDays", cfg.retentionDays, whole(1, 3650));
   const text = (key: string, value: string, c: Check, placeholder: string) => {
     const input = h("input", { type: "text", class: "wide mono", value, placeholder, "data-testid": `cfg-${key}` });
     const err = h("span", { class: "field-error" });
@@ -118,6 +119,7 @@ function syncSettings(cfg: SyncConfig): HTMLElement {
       checkIntervalSeconds: Number(check.input.value),
       massDeleteLimit: Number(deleteLimit.input.value),
       massDeletePercent: Number(deletePercent.input.value),
+      retentionDays: Number(retention.input.value),
     };
     try {
       await backend.saveSyncSettings(next);
@@ -152,6 +154,7 @@ function syncSettings(cfg: SyncConfig): HTMLElement {
       row("Records per batch", batch.input, "1 to 10000. Smaller batches suit slow connections.", batch.err),
       row("Ask before deleting more than", [deleteLimit.input, h("span", null, " records, or "), deletePercent.input, h("span", null, " % of a collection")],
         "Whichever is larger. Deleting every record of a collection always asks first.", h("span", null, deleteLimit.err, " ", deletePercent.err)),
+      row("Keep the history of syncs and settled conflicts", [retention.input, h("span", null, " days")], "1 to 3650. Older entries are removed.", retention.err),
     ),
     h("div", { class: "row" }, save),
     out,

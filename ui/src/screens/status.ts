@@ -60,8 +60,10 @@ export function mountStatus(el: HTMLElement): () => void {
         loadError && h("p", { class: "error-text" }, loadError),
         last ? lastRun(last) : h("p", { class: "muted" }, "No sync has run yet. Press Sync now to send this computer's changes to the cloud and bring the cloud's changes here."),
       ),
+      checkCard,
     );
   };
+  const checkCard = verifyCard();
 
   const off = subscribe((what) => {
     if (what === "run") void load();
@@ -102,6 +104,32 @@ function lastRun(r: SyncRun): HTMLElement {
     names.length > 0 && total(r.localToRemote) + total(r.remoteToLocal) + total(r.conflicts) > 0 &&
       table(["Collection", "Sent to the cloud", "Received here", "Conflicts"],
         names.map((c) => [c, r.localToRemote[c] ?? 0, r.remoteToLocal[c] ?? 0, r.conflicts[c] ?? 0])),
+  );
+}
+
+/** "Do both sides hold the same?": a check by content that changes nothing. */
+function verifyCard(): HTMLElement {
+  const out = h("div", { role: "status", "aria-live": "polite", "data-testid": "verify-result" });
+  const run = async (repair: boolean) => {
+    fill(out, h("p", { class: "muted" }, "Comparing every record on both sides…"));
+    try {
+      const r = await backend.verify(repair);
+      fill(out,
+        h("p", { class: r.matches ? "ok-text" : "warn-text" }, r.summary),
+        !r.matches && table(["Collection", "Only here", "Only in the cloud", "Different"],
+          r.collections.filter((c) => !c.matches).map((c) => [c.collection, c.onlyLocal, c.onlyRemote, c.different])),
+        r.queued > 0 && h("p", null, `${r.queued} records are listed for the next sync.`),
+        !r.matches && r.queued === 0 && h("button", { "data-testid": "verify-repair", onclick: () => void run(true) }, "List them for the next sync"),
+      );
+    } catch (e) {
+      fill(out, h("p", { class: "error-text" }, asAppError(e).message));
+    }
+  };
+  return h("section", { class: "card", "data-testid": "verify" },
+    h("h2", null, "Check both sides"),
+    h("p", { class: "muted" }, "Compares every record here with the cloud's. Nothing is changed."),
+    h("button", { "data-testid": "verify-run", onclick: () => void run(false) }, "Check now"),
+    out,
   );
 }
 

@@ -261,6 +261,26 @@ pub async fn auto_resolve(
     Ok(Json(report))
 }
 
+#[derive(Deserialize, Default)]
+pub struct VerifyBody {
+    #[serde(default)]
+    collections: Option<Vec<String>>,
+    #[serde(default)]
+    repair: bool,
+}
+
+/// `POST /api/sync/verify`: both sides compared by content; changes nothing unless `repair`
+/// (which lists the differing documents for the next sync).
+pub async fn verify(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<templesync_engine::VerifyReport> {
+    let body: VerifyBody = json_object(&bytes(body)?)?.unwrap_or_default();
+    let collections = body.collections.filter(|c| !c.is_empty());
+    let report = detached(async move { app.engine.verify(collections, body.repair).await }).await?;
+    Ok(Json(report))
+}
+
 #[derive(Deserialize)]
 pub struct CloudBody {
     choice: String,

@@ -182,6 +182,7 @@ fn router(app: App) -> Router {
         .route("/api/sync/conflicts/{id}/resolve", post(api::resolve))
         .route("/api/sync/logs", get(api::logs))
         .route("/api/sync/cloud", post(api::choose_cloud))
+        .route("/api/sync/verify", post(api::verify))
         .route("/api/sync/network-status", get(api::network_status))
         .route("/api/sync/config", get(api::config).put(api::set_config))
         .route(OPENAPI_PATH, get(openapi_json))

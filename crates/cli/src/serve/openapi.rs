@@ -114,7 +114,11 @@ fn config_properties() -> Value {
             "type": "integer", "minimum": 1, "maximum": 1000000,
             "description": "A run holds a collection's deletes on one side for a person when they are more than this many documents (or massDeletePercent of the collection, whichever is larger), or all of it"
         },
-        "massDeletePercent": { "type": "integer", "minimum": 0, "maximum": 100 }
+        "massDeletePercent": { "type": "integer", "minimum": 0, "maximum": 100 },
+        "retentionDays": {
+            "type": "integer", "minimum": 1, "maximum": 3650,
+            "description": "Runs and settled conflicts older than this are removed"
+        }
     })
 }
 
@@ -310,6 +314,34 @@ fn schemas() -> Value {
                 "resolvedBy": { "type": ["string", "null"], "description": "Who decided (default: api)" }
             }
         },
+        "VerifyRequest": {
+            "type": "object",
+            "properties": {
+                "collections": { "type": ["array", "null"], "items": { "type": "string", "minLength": 1 },
+                    "description": "Missing, null or empty: the collections a sync covers" },
+                "repair": { "type": "boolean", "default": false,
+                    "description": "List the documents that differ for the next sync" }
+            }
+        },
+        "CollectionCheck": object("One collection compared", json!({
+            "collection": { "type": "string" },
+            "localCount": count(),
+            "remoteCount": count(),
+            "onlyLocal": count(),
+            "onlyLocalIds": { "type": "array", "items": { "type": "string" } },
+            "onlyRemote": count(),
+            "onlyRemoteIds": { "type": "array", "items": { "type": "string" } },
+            "different": count(),
+            "differentIds": { "type": "array", "items": { "type": "string" } },
+            "matches": { "type": "boolean" }
+        })),
+        "VerifyReport": object("Both sides compared by content", json!({
+            "checkedAt": time(),
+            "matches": { "type": "boolean" },
+            "collections": { "type": "array", "items": r("CollectionCheck") },
+            "queued": count(),
+            "summary": { "type": "string" }
+        })),
         "CloudChoiceRequest": {
             "type": "object",
             "required": ["choice"],
@@ -420,6 +452,15 @@ fn paths() -> Value {
             "responses": with_common(json!({
                 "200": ok("The choice is recorded", r("CloudChoice")),
                 "400": bad, "409": conflict, "413": too_large
+            }))
+        }},
+        "/api/sync/verify": { "post": {
+            "operationId": "verify",
+            "summary": "Compare both sides by content, changing nothing (unless repair)",
+            "requestBody": json_body(r("VerifyRequest"), false, "Optional; an empty body checks the collections a sync covers"),
+            "responses": with_common(json!({
+                "200": ok("What was found", r("VerifyReport")),
+                "400": bad, "413": too_large
             }))
         }},
         "/api/sync/logs": { "get": {
