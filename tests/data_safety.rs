@@ -946,22 +946,47 @@ async fn verify_finds_a_silent_difference_changes_nothing_and_repair_mends_it() 
     let first = e.verify(None, false).await.unwrap();
     assert!(first.matches, "{first:?}");
     coll(&l, "bookings")
-        .update_one(doc! { "_id": 2 }, doc! { "$set": { "devotee": "fixed by hand" } })
+        .update_one(
+            doc! { "_id": 2 },
+            doc! { "$set": { "devotee": "fixed by hand" } },
+        )
         .await
         .unwrap();
-    assert_eq!(moved(&sync(&e).await), 0, "nothing tells the run about such an edit");
+    assert_eq!(
+        moved(&sync(&e).await),
+        0,
+        "nothing tells the run about such an edit"
+    );
     let (before_l, before_r) = (dump(&l).await, dump(&r).await);
     let found = e.verify(None, false).await.unwrap();
     assert!(!found.matches);
-    let c = found.collections.iter().find(|c| c.collection == "bookings").unwrap();
-    assert_eq!((c.different, c.different_ids.clone()), (1, vec!["2".to_string()]));
+    let c = found
+        .collections
+        .iter()
+        .find(|c| c.collection == "bookings")
+        .unwrap();
+    assert_eq!(
+        (c.different, c.different_ids.clone()),
+        (1, vec!["2".to_string()])
+    );
     assert!(found.summary.contains("differ"), "{}", found.summary);
-    assert_eq!((dump(&l).await, dump(&r).await), (before_l, before_r), "verify changes nothing");
+    assert_eq!(
+        (dump(&l).await, dump(&r).await),
+        (before_l, before_r),
+        "verify changes nothing"
+    );
 
     let repaired = e.verify(None, true).await.unwrap();
     assert_eq!(repaired.queued, 1);
     sync(&e).await;
-    assert_eq!(get(&r, "bookings", 2).await.unwrap().get_str("devotee").unwrap(), "fixed by hand");
+    assert_eq!(
+        get(&r, "bookings", 2)
+            .await
+            .unwrap()
+            .get_str("devotee")
+            .unwrap(),
+        "fixed by hand"
+    );
     assert!(e.verify(None, false).await.unwrap().matches);
 }
 
@@ -975,7 +1000,8 @@ async fn old_history_and_bases_of_unsynced_collections_are_removed() {
     seed(&l, "events", 2).await;
     let e = o.engine(0).await;
     sync(&e).await;
-    let old = bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - 200 * 86_400_000);
+    let old =
+        bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - 200 * 86_400_000);
     coll(&l, "sync_logs")
         .insert_one(doc! { "status": "completed", "startTime": old, "endTime": old })
         .await
@@ -990,10 +1016,21 @@ async fn old_history_and_bases_of_unsynced_collections_are_removed() {
     set_config(&e, &["collectionsToSync=bookings"]).await;
     sync(&e).await;
     let logs = all(&l, "sync_logs").await;
-    assert_eq!(logs.len(), 2, "the two recent runs stay, the old one goes: {logs:?}");
+    assert_eq!(
+        logs.len(),
+        2,
+        "the two recent runs stay, the old one goes: {logs:?}"
+    );
     let conflicts = all(&l, "conflict_logs").await;
-    assert_eq!(conflicts.len(), 1, "an open conflict is never removed, however old");
+    assert_eq!(
+        conflicts.len(),
+        1,
+        "an open conflict is never removed, however old"
+    );
     let names = l.list_collection_names().await.unwrap();
     assert!(names.contains(&"sync_base.bookings".to_string()));
-    assert!(!names.contains(&"sync_base.events".to_string()), "{names:?}");
+    assert!(
+        !names.contains(&"sync_base.events".to_string()),
+        "{names:?}"
+    );
 }

@@ -85,7 +85,6 @@ const ABOUT_THE_DOCUMENT: &[i32] = &[
     10334, // BSONObjectTooLarge
     17419, // document too large after an update
     17420, // document too large (capped)
-    2,     // BadValue (e.g. a field name the server refuses)
     52,    // DollarPrefixedFieldName
     15,    // Overflow
     17280, // KeyTooLong
