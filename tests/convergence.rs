@@ -129,3 +129,145 @@ async fn random_edits_deletes_and_interruptions_converge_without_loss() {
         run_case(seed).await;
     }
 }
+
+/// An edit of a field whose name holds a dot (`price.usd`, a top-level field), as a script or
+/// Compass writes it: the whole document replaced, with a new `updatedAt`.
+async fn edit_dotted_field(db: &mongodb::Database, rng: &mut StdRng) {
+    let c = coll(db, COLL);
+    let docs = all(db, COLL).await;
+    if docs.is_empty() {
+        return;
+    }
+    let mut d = docs[rng.random_range(0..docs.len())].clone();
+    d.insert("price.usd", rng.random_range(1..100));
+    let t = d
+        .get_datetime("updatedAt")
+        .map(|t| t.timestamp_millis() + 1)
+        .unwrap_or(0)
+        .max(bson::DateTime::now().timestamp_millis());
+    d.insert("updatedAt", bson::DateTime::from_millis(t));
+    let id = d.get("_id").cloned().unwrap();
+    c.replace_one(bson::doc! { "_id": id }, d).await.unwrap();
+}
+
+/// Several office PCs at once: four PCs and the cloud work at random (dotted field names
+/// among the edits), all PCs sync at the same moment, people settle conflicts after further
+/// edits (refused when the copies moved on) and switch the conflict strategy back and forth.
+/// Then everything settles: all equal, nothing lost that nobody deleted.
+async fn run_crowd_case(seed: u64) {
+    const PCS: usize = 4;
+    let o = Office::with_pcs(PCS).await;
+    let mut dbs = Vec::new();
+    for pc in 0..PCS {
+        dbs.push(o.local(pc).await);
+    }
+    dbs.push(o.remote().await);
+    let mut engines = Vec::new();
+    for pc in 0..PCS {
+        engines.push(o.engine(pc).await);
+    }
+    set_config(&engines[0], &["batchSize=6"]).await;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut ledger = Ledger::default();
+    let (mut refused, mut decided, mut switches) = (0u32, 0u32, 0u32);
+    for step in 0..80 {
+        let who = rng.random_range(0..=PCS);
+        let db = &dbs[who];
+        match rng.random_range(0..10) {
+            0..=3 => {
+                do_work(&mut rng, db, COLL, Work::Insert, &mut ledger)
+                    .await
+                    .unwrap();
+            }
+            4..=6 => {
+                do_work(&mut rng, db, COLL, Work::Edit, &mut ledger)
+                    .await
+                    .unwrap();
+            }
+            7 => {
+                do_work(&mut rng, db, COLL, Work::Delete, &mut ledger)
+                    .await
+                    .unwrap();
+            }
+            _ => edit_dotted_field(db, &mut rng).await,
+        }
+        if step % 8 != 7 {
+            continue;
+        }
+        // A person settles a conflict after more edits; refused when the copies moved on.
+        let pc = rng.random_range(0..PCS);
+        if let Some(c) = engines[pc]
+            .conflicts(Some(false), None)
+            .await
+            .unwrap()
+            .first()
+        {
+            if rng.random_bool(0.5) {
+                do_work(&mut rng, &dbs[pc], COLL, Work::Edit, &mut ledger)
+                    .await
+                    .unwrap();
+            }
+            let keep_remote = templesync_engine::Resolution::new(
+                templesync_engine::Strategy::KeepRemote,
+                None,
+                "crowd",
+            );
+            match engines[pc].resolve(&c.id, keep_remote).await {
+                Ok(_) => decided += 1,
+                Err(_) => refused += 1,
+            }
+        }
+        if rng.random_bool(0.25) {
+            let to = if switches % 2 == 0 {
+                "last_write_wins"
+            } else {
+                "manual"
+            };
+            set_config(&engines[0], &[&format!("conflictResolutionStrategy={to}")]).await;
+            switches += 1;
+        }
+        // Every PC syncs at the same moment.
+        let runs =
+            futures::future::join_all(engines.iter().map(|e| e.sync(SyncRequest::manual()))).await;
+        for r in runs {
+            let _ = r; // a run refused by another's lock is fine: the next one catches up
+        }
+    }
+    set_config(&engines[0], &["conflictResolutionStrategy=manual"]).await;
+    let refs: Vec<&templesync_engine::Engine> = engines.iter().collect();
+    let settled = templesync_tests::chaos::settle(&refs, 8)
+        .await
+        .unwrap_or_else(|err| panic!("seed {seed}: {err}"));
+    let all_dbs: Vec<&mongodb::Database> = dbs.iter().collect();
+    let check = check_convergence(&all_dbs, COLL, &ledger, true).await;
+    assert!(
+        check.is_clean(),
+        "seed {seed}: several PCs at once did not converge (lost {:?}, duplicated {:?}):\n{}",
+        check.lost,
+        check.duplicated,
+        check.differences.join("\n")
+    );
+    eprintln!(
+        "crowd seed {seed}: {} inserts, {} edits, {} deletes, {decided} decisions, {refused} refused as stale, {switches} strategy switches, {} conflicts logged, {} documents",
+        ledger.inserted.len(),
+        ledger.edits,
+        ledger.deleted.len(),
+        settled.conflicts_logged,
+        check.documents
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_pcs_at_once_with_later_decisions_converge_without_loss() {
+    let cases: u64 = std::env::var("TEMPLESYNC_CONVERGENCE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let first: u64 = std::env::var("TEMPLESYNC_CONVERGENCE_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    for seed in first..first + cases {
+        run_crowd_case(seed).await;
+    }
+}
