@@ -357,16 +357,7 @@ impl Engine {
         progress: Option<ProgressFn>,
     ) -> Result<SyncRun> {
         let dbs = &self.inner.dbs;
-        if dbs.remote.is_none() {
-            return Err(Error::RemoteNotConfigured);
-        }
-        let _guard = self
-            .inner
-            .running
-            .try_lock()
-            .map_err(|_| Error::SyncInProgress {
-                holder: String::new(),
-            })?;
+        let _guard = self.exclusive()?;
         self.ping_local().await?;
         let cfg = self.config().await?;
         self.ping_remote(Duration::from_secs(8)).await?;
@@ -618,20 +609,25 @@ impl Engine {
         }
     }
 
-    /// Carries out a person's choice about a cloud that is not the one this computer last
-    /// synced with (a run failed with [`Error::CloudChanged`]). The next sync then works on it.
-    pub async fn choose_cloud(&self, choice: CloudChoice) -> Result<()> {
-        let dbs = &self.inner.dbs;
-        if dbs.remote.is_none() {
+    /// The right to work on both databases alone, within this process: a cloud is configured
+    /// and no run (or cloud choice) is going on. Across processes, the run lock does the same.
+    fn exclusive(&self) -> Result<tokio::sync::MutexGuard<'_, ()>> {
+        if self.inner.dbs.remote.is_none() {
             return Err(Error::RemoteNotConfigured);
         }
-        let _guard = self
-            .inner
+        self.inner
             .running
             .try_lock()
             .map_err(|_| Error::SyncInProgress {
                 holder: String::new(),
-            })?;
+            })
+    }
+
+    /// Carries out a person's choice about a cloud that is not the one this computer last
+    /// synced with (a run failed with [`Error::CloudChanged`]). The next sync then works on it.
+    pub async fn choose_cloud(&self, choice: CloudChoice) -> Result<()> {
+        let dbs = &self.inner.dbs;
+        let _guard = self.exclusive()?;
         self.ping_remote(Duration::from_secs(8)).await?;
         let acquired = RunLock::acquire(&dbs.local, self.inner.clock.clone(), "cloud choice")
             .await

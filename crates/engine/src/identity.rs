@@ -134,15 +134,18 @@ async fn read_pair(
     Ok((cloud, here))
 }
 
-/// Whether anything was ever synced here (any collection has synced versions).
-async fn synced_before(dbs: &Databases) -> Result<bool> {
-    let names = dbs
-        .local
+/// The collections of synced versions (`sync_base.*`) here.
+async fn base_collections(dbs: &Databases) -> Result<Vec<String>> {
+    dbs.local
         .list_collection_names()
         .filter(doc! { "name": { "$regex": format!("^{}", regex_escape(BASE_PREFIX)) } })
         .await
-        .map_err(local_err("listing synced collections"))?;
-    for name in names {
+        .map_err(local_err("listing synced collections"))
+}
+
+/// Whether anything was ever synced here (any collection has synced versions).
+async fn synced_before(dbs: &Databases) -> Result<bool> {
+    for name in base_collections(dbs).await? {
         let n = dbs
             .local_coll(&name)
             .estimated_document_count()
@@ -249,13 +252,7 @@ pub(crate) async fn choose(
         .await
         .map_err(local_err("forgetting the old cloud's change history"))?;
     if choice == CloudChoice::SendLocal {
-        let names = dbs
-            .local
-            .list_collection_names()
-            .filter(doc! { "name": { "$regex": format!("^{}", regex_escape(BASE_PREFIX)) } })
-            .await
-            .map_err(local_err("listing synced collections"))?;
-        for name in names {
+        for name in base_collections(dbs).await? {
             dbs.local_coll(&name)
                 .drop()
                 .await
