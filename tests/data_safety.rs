@@ -480,8 +480,13 @@ async fn mass_deletes_in_the_cloud_are_held_here_and_a_few_go_through() {
     assert_eq!(held[0].count, Some(80));
     assert_eq!(held[0].deleted_on.as_deref(), Some("remote"));
 
-    // The limit is a setting: raised, the same deletes go through by themselves.
+    // A hold waits for a person, even once the limit would let the deletes through.
     set_config(&e, &["massDeleteLimit=100"]).await;
+    sync(&e).await;
+    assert_eq!(all(&l, "donations").await.len(), 97, "still held");
+    e.resolve(&held[0].id, decide(templesync_engine::Strategy::KeepRemote))
+        .await
+        .unwrap();
     sync(&e).await;
     assert_eq!(all(&l, "donations").await.len(), 17);
     assert!(
@@ -489,6 +494,55 @@ async fn mass_deletes_in_the_cloud_are_held_here_and_a_few_go_through() {
         "nothing is held any more"
     );
     assert_same(&l, &r, "donations").await;
+    // With the higher limit, 16 more deletes at once are ordinary.
+    coll(&r, "donations")
+        .delete_many(doc! { "_id": { "$gt": 4 } })
+        .await
+        .unwrap();
+    sync(&e).await;
+    assert_eq!(all(&l, "donations").await.len(), 1);
+    assert!(open_bulk(&e, "donations").await.is_empty());
+}
+
+/// `mongorestore --drop` of a dump taken before two bookings were made: they vanish here, and
+/// two deletes are few enough to pass the brake. Deleting them in the cloud too would lose them
+/// everywhere without anyone deciding: after a drop, every delete waits for a person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_made_after_a_dump_that_was_restored_here_are_not_deleted_in_the_cloud() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    seed(&l, "bookings", 10).await;
+    let e = o.engine(0).await;
+    sync(&e).await;
+    let dump_of_here = all(&l, "bookings").await;
+    coll(&l, "bookings")
+        .insert_many([
+            tms_doc(11, doc! { "devotee": "new 11" }),
+            tms_doc(12, doc! { "devotee": "new 12" }),
+        ])
+        .await
+        .unwrap();
+    sync(&e).await;
+    coll(&l, "bookings").drop().await.unwrap();
+    coll(&l, "bookings")
+        .insert_many(dump_of_here)
+        .await
+        .unwrap();
+    sync(&e).await;
+    sync(&e).await;
+    assert!(
+        get(&r, "bookings", 11).await.is_some() && get(&r, "bookings", 12).await.is_some(),
+        "the newer bookings stay in the cloud"
+    );
+    let held = open_bulk(&e, "bookings").await;
+    assert_eq!(held.len(), 1, "and the person is asked");
+    assert_eq!(held[0].count, Some(2));
+    e.resolve(&held[0].id, decide(templesync_engine::Strategy::KeepRemote))
+        .await
+        .unwrap();
+    sync(&e).await;
+    assert_eq!(all(&l, "bookings").await.len(), 12, "brought back here");
+    assert_same(&l, &r, "bookings").await;
 }
 
 /// "Keep this computer's" on deletes made in the cloud puts the documents back there.

@@ -211,6 +211,11 @@ pub(crate) struct CollectionSync<'a> {
     /// Save no change-stream checkpoint: the next run reads both sides in full (this computer's
     /// collection was dropped or renamed, or more deletes are held than a hold keeps).
     rescan: bool,
+    /// This computer's collection was dropped (in this run or the one before): its deletes
+    /// are held for a person, however few.
+    local_dropped: bool,
+    /// It was dropped in this run (kept in the checkpoint for the next run).
+    dropped_now: bool,
     pub out: CollectionOutcome,
 }
 
@@ -340,6 +345,8 @@ impl<'a> CollectionSync<'a> {
             held_open: [false; 2],
             held_now: [false; 2],
             rescan: false,
+            local_dropped: false,
+            dropped_now: false,
             out: CollectionOutcome::default(),
         })
     }
@@ -372,6 +379,7 @@ impl<'a> CollectionSync<'a> {
             .map_err(db_err(Side::Local, "reading the sync checkpoint"))?
             .unwrap_or_default();
         let crashed_before = cp.get_bool("inProgress").unwrap_or(false);
+        self.local_dropped = cp.get_bool("localDropped").unwrap_or(false);
         let scan_complete = cp.get_bool("scanComplete").unwrap_or(false);
         let token = cp
             .get("token")
@@ -507,6 +515,8 @@ impl<'a> CollectionSync<'a> {
                     // dump starts so): read both sides in full next time.
                     *local_feed = None;
                     self.rescan = true;
+                    self.local_dropped = true;
+                    self.dropped_now = true;
                 }
             }
             let mut remote_invalidated = false;
@@ -564,7 +574,11 @@ impl<'a> CollectionSync<'a> {
                 .estimated_document_count()
                 .await
                 .map_err(db_err(side, "counting documents"))?;
-            if crate::bulk::held(self.env.cfg, ids.len() as u64, size) {
+            // A hold waits for a person: once open, its side's deletes stay held whatever their
+            // number. So do the cloud's after this computer's collection was dropped (a restore
+            // from a dump starts so): documents created since the dump look deleted here.
+            let must_hold = self.held_open[i] || (side == Side::Remote && self.local_dropped);
+            if must_hold || crate::bulk::held(self.env.cfg, ids.len() as u64, size) {
                 let now = self.env.clock.now();
                 let created = crate::bulk::hold(
                     self.env.dbs,
@@ -616,6 +630,7 @@ impl<'a> CollectionSync<'a> {
             "scanComplete": scan_complete && token.is_some(),
             "token": token.unwrap_or(Bson::Null),
             "localToken": local_token.unwrap_or(Bson::Null),
+            "localDropped": self.dropped_now,
             "savedAt": self.now(),
         };
         if self.out.scanned {
