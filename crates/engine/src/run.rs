@@ -605,8 +605,9 @@ impl<'a> CollectionSync<'a> {
 
     /// The size of the side's collection as far as the brake needs it. Counting can cost a
     /// scan on some servers (as much as a whole incremental sync on the test server at 100,000
-    /// documents), so a few deletes only ask whether any other document is left: the count
-    /// then is "more than these" or exactly these.
+    /// documents; so does a `$nin` filter there), so for a few deletes it reads at most one id
+    /// more than there are deletes, with no filter: fewer means that is the whole collection,
+    /// and one more means "more than these", which is all the brake needs to know then.
     async fn size_for_brake(
         coll: &Collection<Document>,
         side: Side,
@@ -616,12 +617,16 @@ impl<'a> CollectionSync<'a> {
     ) -> Result<u64> {
         let few = ids.len() as u64 <= cfg.mass_delete_limit as u64;
         if few && !must_hold {
-            let other = coll
-                .find_one(doc! { "_id": { "$nin": ids.to_vec() } })
+            let first: Vec<Document> = coll
+                .find(doc! {})
                 .projection(doc! { "_id": 1 })
+                .limit(ids.len() as i64 + 1)
+                .await
+                .map_err(db_err(side, "looking for other documents"))?
+                .try_collect()
                 .await
                 .map_err(db_err(side, "looking for other documents"))?;
-            return Ok(ids.len() as u64 + other.is_some() as u64);
+            return Ok(first.len() as u64);
         }
         coll.estimated_document_count()
             .await
