@@ -10,7 +10,8 @@
 //! Otherwise the deletes are held as one `bulk` conflict in the ordinary inbox, with the
 //! count and a sample; inserts and edits of the collection, and other collections, go on.
 //!
-//! A person settles it like any conflict: the side whose state should win. Applying the
+//! A person settles it like any conflict: the side whose state should win (planned in
+//! `conflicts::plan`). Applying the
 //! deletes lists the ids for the next run with permission to delete them; restoring forgets
 //! their synced versions, so that the next run sees them as new on the side that still has
 //! them and copies them back.
@@ -21,7 +22,6 @@ use futures::TryStreamExt;
 
 use crate::clock::to_bson;
 use crate::config::SyncConfig;
-use crate::conflicts::{Resolution, Strategy};
 use crate::content::display_id;
 use crate::error::{Error, Result, Side};
 use crate::store::{CONFLICT_LOGS, Databases};
@@ -175,64 +175,6 @@ pub(crate) async fn open_ids(dbs: &Databases, collection: &str) -> Result<(Vec<B
     Ok((ids, sides))
 }
 
-/// What a person's decision on a hold means: carry the deletes out, or copy the documents
-/// back to the side that deleted them.
-fn applies(deleted_on: &str, strategy: Strategy) -> Option<bool> {
-    match (deleted_on, strategy) {
-        // The cloud deleted them: the cloud's state (keep_remote) deletes them here too.
-        ("remote", Strategy::KeepRemote) | ("local", Strategy::KeepLocal) => Some(true),
-        ("remote", Strategy::KeepLocal) | ("local", Strategy::KeepRemote) => Some(false),
-        _ => None,
-    }
-}
-
-/// Settles a hold. Writes only here: the next run carries it out.
-pub(crate) async fn resolve(
-    dbs: &Databases,
-    id: &str,
-    c: &Document,
-    r: &Resolution,
-    now: DateTime<Utc>,
-) -> Result<String> {
-    let on = c.get_str("deletedOn").unwrap_or("local");
-    let Some(apply) = applies(on, r.strategy) else {
-        return Err(Error::InvalidResolution {
-            id: id.to_string(),
-            reason: "held deletes are settled by choosing a side: keep_local or keep_remote".into(),
-        });
-    };
-    let collection = c.get_str("collection").unwrap_or_default();
-    let ids = c.get_array("docIds").cloned().unwrap_or_default();
-    let count = ids.len();
-    let message = if apply {
-        crate::conflicts::mark_dirty(dbs, collection, &ids, now, true).await?;
-        match on {
-            "remote" => format!(
-                "The next sync deletes these {count} documents on this computer too, as in the cloud."
-            ),
-            _ => format!(
-                "The next sync deletes these {count} documents in the cloud too, as on this computer."
-            ),
-        }
-    } else {
-        // Forgetting the synced versions makes the documents new on the side that has them.
-        dbs.base_coll(collection)
-            .delete_many(doc! { "_id": { "$in": ids.clone() } })
-            .await
-            .map_err(local_err("forgetting synced versions"))?;
-        crate::conflicts::mark_dirty(dbs, collection, &ids, now, false).await?;
-        match on {
-            "remote" => format!(
-                "The next sync puts these {count} documents back in the cloud from this computer."
-            ),
-            _ => format!(
-                "The next sync brings these {count} documents back to this computer from the cloud."
-            ),
-        }
-    };
-    Ok(message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,17 +213,5 @@ mod tests {
             "the last document of a one-document collection"
         );
         assert!(!held(&c, 9, 10));
-    }
-
-    #[test]
-    fn each_side_means_what_the_person_sees() {
-        // Deleted in the cloud: keep the cloud's state (apply) or this computer's (restore).
-        assert_eq!(applies("remote", Strategy::KeepRemote), Some(true));
-        assert_eq!(applies("remote", Strategy::KeepLocal), Some(false));
-        // Deleted here: keep this computer's state (apply) or the cloud's (restore).
-        assert_eq!(applies("local", Strategy::KeepLocal), Some(true));
-        assert_eq!(applies("local", Strategy::KeepRemote), Some(false));
-        assert_eq!(applies("local", Strategy::Merge), None);
-        assert_eq!(applies("remote", Strategy::RenameLocal), None);
     }
 }
