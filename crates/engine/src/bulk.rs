@@ -22,6 +22,7 @@ use futures::TryStreamExt;
 
 use crate::clock::to_bson;
 use crate::config::SyncConfig;
+use crate::conflicts::{ConflictKind, ConflictRecord, Settlement};
 use crate::content::display_id;
 use crate::error::{Error, Result, Side};
 use crate::store::{CONFLICT_LOGS, Databases};
@@ -89,29 +90,31 @@ pub(crate) async fn hold(
     let kept: Vec<Bson> = ids.iter().take(MAX_IDS_KEPT).cloned().collect();
     let sample: Vec<String> = ids.iter().take(SAMPLE).map(display_id).collect();
     let (local_value, remote_value) = match deleting_on {
-        Side::Local => (
-            format!("{} documents kept", ids.len()),
-            "(deleted)".to_string(),
-        ),
-        Side::Remote => (
-            "(deleted)".to_string(),
-            format!("{} documents kept", ids.len()),
-        ),
+        Side::Local => (format!("{} documents kept", ids.len()), "(deleted)".into()),
+        Side::Remote => ("(deleted)".into(), format!("{} documents kept", ids.len())),
     };
-    let set = doc! {
-        "localId": Bson::Null,
-        "remoteId": Bson::Null,
-        "field": Bson::Null,
-        "count": ids.len() as i64,
-        "collectionSize": size as i64,
-        "docIds": kept,
-        "sample": sample,
-        "localValue": local_value,
-        "remoteValue": remote_value,
-        "notes": notes(deleting_on, ids.len(), size),
-        "lastSeen": to_bson(now),
-        "runId": run_id,
+    let rec = ConflictRecord {
+        kind: Some(ConflictKind::Bulk),
+        type_name: ConflictKind::Bulk.as_str().into(),
+        collection: collection.into(),
+        local_id: Some(Bson::Null),
+        remote_id: Some(Bson::Null),
+        deleted_on: Some(match deleting_on {
+            Side::Local => Side::Remote,
+            Side::Remote => Side::Local,
+        }),
+        count: Some(ids.len() as i64),
+        collection_size: Some(size as i64),
+        doc_ids: kept,
+        sample,
+        local_value: Some(Bson::String(local_value)),
+        remote_value: Some(Bson::String(remote_value)),
+        notes: Some(notes(deleting_on, ids.len(), size)),
+        last_seen: Some(now),
+        run_id: Some(run_id),
+        ..ConflictRecord::default()
     };
+    let set = rec.finding_fields();
     let r = coll(dbs)
         .update_one(
             open_filter(collection, deleting_on),
@@ -141,11 +144,9 @@ pub(crate) async fn release(
     coll(dbs)
         .update_many(
             open_filter(collection, deleting_on),
-            doc! { "$set": {
-                "resolved": true, "resolution": "superseded", "resolvedBy": "templesync",
-                "resolvedAt": to_bson(now),
-                "resolutionNotes": "Nothing is held any more: the documents are back, or few enough to delete",
-            } },
+            doc! { "$set": Settlement::Superseded(
+                "Nothing is held any more: the documents are back, or few enough to delete",
+            ).to_set(now) },
         )
         .await
         .map_err(local_err("closing held deletes"))?;
@@ -165,12 +166,12 @@ pub(crate) async fn open_ids(dbs: &Databases, collection: &str) -> Result<(Vec<B
         .map_err(local_err("reading held deletes"))?;
     let mut sides = [false; 2];
     let mut ids = Vec::new();
-    for d in open {
-        match d.get_str("deletedOn") {
-            Ok("remote") => sides[0] = true,
+    for hold in open.iter().map(ConflictRecord::from_document) {
+        match hold.deleted_on {
+            Some(Side::Remote) => sides[0] = true,
             _ => sides[1] = true,
         }
-        ids.extend(d.get_array("docIds").cloned().unwrap_or_default());
+        ids.extend(hold.doc_ids);
     }
     Ok((ids, sides))
 }

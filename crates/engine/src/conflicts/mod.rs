@@ -39,6 +39,7 @@ pub use auto::{AutoResolveItem, AutoResolveReport};
 pub(crate) use log::{
     any_open, close_settled, list, load, open_local_deletes, open_local_ids, record, view,
 };
+pub(crate) use record::{ConflictRecord, Settlement};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]

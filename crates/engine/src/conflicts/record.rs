@@ -54,6 +54,7 @@ pub(crate) struct ConflictRecord {
     pub resolution_notes: Option<String>,
     /// Bulk: how many deletes are held, of how many documents, their ids and a sample.
     pub count: Option<i64>,
+    pub collection_size: Option<i64>,
     pub doc_ids: Vec<Bson>,
     pub sample: Vec<String>,
 }
@@ -188,6 +189,7 @@ impl ConflictRecord {
             resolved_at: dt("resolvedAt"),
             resolution_notes: s("resolutionNotes"),
             count: d.get("count").and_then(Bson::as_i64),
+            collection_size: d.get("collectionSize").and_then(Bson::as_i64),
             doc_ids: d.get_array("docIds").cloned().unwrap_or_default(),
             sample: d
                 .get_array("sample")
@@ -209,10 +211,18 @@ impl ConflictRecord {
             "type": &self.type_name,
             "collection": &self.collection,
             "localId": opt(self.local_id.clone()),
-            "localDocument": opt_doc(&self.local_document),
-            "remoteDocument": opt_doc(&self.remote_document),
-            "baseDocument": opt_doc(&self.base_document),
         };
+        if self.kind == Some(ConflictKind::Bulk) {
+            // A hold is of many documents: their count, ids and a sample.
+            d.insert("count", opt(self.count.map(Bson::Int64)));
+            d.insert("collectionSize", opt(self.collection_size.map(Bson::Int64)));
+            d.insert("docIds", self.doc_ids.clone());
+            d.insert("sample", self.sample.clone());
+        } else {
+            d.insert("localDocument", opt_doc(&self.local_document));
+            d.insert("remoteDocument", opt_doc(&self.remote_document));
+            d.insert("baseDocument", opt_doc(&self.base_document));
+        }
         if let Some(t) = self.last_seen {
             d.insert("lastSeen", to_bson(t));
         }
