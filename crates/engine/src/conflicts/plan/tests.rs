@@ -433,6 +433,14 @@ fn a_rename_without_value_takes_the_stored_suggestion_else_the_one_found() {
     rec.suggested_value = Some(Bson::String("john_stored".into()));
     let p = planned(&rec, &cur, &decide(Strategy::RenameLocal, None));
     assert!(p.message.contains("'john_stored'"), "{}", p.message);
+    // No suggestion found: the rename asked for is refused, not turned into keep_local.
+    let rec = unique_record();
+    let why = refused(
+        &rec,
+        &as_recorded(&rec),
+        &decide(Strategy::RenameLocal, None),
+    );
+    assert!(why.contains("no free value"), "{why}");
     // A value that is no text cannot be suffixed.
     let mut rec = unique_record();
     rec.local_document = Some(doc! { "_id": "here", "username": 5 });

@@ -29,7 +29,16 @@ pub(crate) fn new_value(
         (_, Some(v)) => Some(to_bson_value(v, taken.as_ref()).map_err(|e| refuse(id, e))?),
         (Strategy::RenameLocal, None) => match (&rec.suggested_value, &taken) {
             (Some(Bson::String(s)), _) => Some(Bson::String(s.clone())),
-            (_, Some(Bson::String(_))) => suggestion.map(|s| Bson::String(s.to_string())),
+            (_, Some(Bson::String(_))) => match suggestion {
+                Some(s) => Some(Bson::String(s.to_string())),
+                // Never a silent keep_local instead of the rename asked for.
+                None => {
+                    return Err(refuse(
+                        id,
+                        "no free value was found to suggest: give the new value",
+                    ));
+                }
+            },
             _ => {
                 return Err(refuse(
                     id,
