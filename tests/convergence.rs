@@ -150,9 +150,73 @@ async fn edit_dotted_field(db: &mongodb::Database, rng: &mut StdRng) {
     c.replace_one(bson::doc! { "_id": id }, d).await.unwrap();
 }
 
-/// Several office PCs at once: four PCs and the cloud work at random (dotted field names
-/// among the edits), all PCs sync at the same moment, people settle conflicts after further
-/// edits (refused when the copies moved on) and switch the conflict strategy back and forth.
+/// A new booking as mongosh or Compass writes it: the number `_id` as a double (`5.0`), which
+/// MongoDB treats as the TMS's `5`.
+async fn insert_as_compass(db: &mongodb::Database, ledger: &mut Ledger) {
+    ledger.next_id += 1;
+    let id = ledger.next_id;
+    let d = tms_doc(
+        bson::Bson::Double(id as f64),
+        bson::doc! { "tag": id, "a": 0, "b": 0, "c": 0 },
+    );
+    coll(db, COLL).insert_one(d).await.unwrap();
+    ledger.inserted.insert(id);
+}
+
+/// What people and deployments do to the office's data in the crowd case, at fixed steps.
+async fn event(step: usize, o: &Office, dbs: &[mongodb::Database], dump: &mut Vec<bson::Document>) {
+    let cloud = &dbs[dbs.len() - 1];
+    match step {
+        // A unique index nobody listed in `uniqueFields`, in the cloud and on one PC.
+        10 => {
+            for db in [cloud, &dbs[2]] {
+                let index = mongodb::IndexModel::builder()
+                    .keys(bson::doc! { "tag": 1 })
+                    .options(
+                        mongodb::options::IndexOptions::builder()
+                            .unique(true)
+                            .build(),
+                    )
+                    .build();
+                coll(db, COLL).create_index(index).await.unwrap();
+            }
+        }
+        // The cloud gets a validator that refuses some documents (`c` above 900), for a while.
+        15 => {
+            let schema =
+                bson::doc! { "properties": { "c": { "bsonType": "int", "maximum": 900 } } };
+            cloud
+                .run_command(bson::doc! { "collMod": COLL, "validator": { "$jsonSchema": schema } })
+                .await
+                .unwrap();
+        }
+        60 => {
+            cloud
+                .run_command(bson::doc! { "collMod": COLL, "validator": {} })
+                .await
+                .unwrap();
+        }
+        // PC 1 is backed up with mongodump ...
+        20 => *dump = all(&dbs[1], COLL).await,
+        // ... and later restored from it (`mongorestore --drop`), after a sync that took its
+        // work to the cloud: documents made and edits done since the dump are gone here only.
+        45 => {
+            let e = o.engine(1).await;
+            let _ = e.sync(SyncRequest::manual()).await;
+            coll(&dbs[1], COLL).drop().await.unwrap();
+            if !dump.is_empty() {
+                coll(&dbs[1], COLL).insert_many(dump.clone()).await.unwrap();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Several office PCs at once: four PCs and the cloud work at random (dotted field names and
+/// `5.0` ids among the edits), all PCs sync at the same moment, people settle conflicts and
+/// run auto-resolve after further edits (refused when the copies moved on) and switch the
+/// conflict strategy back and forth; a unique index nobody configured appears, a cloud
+/// validator refuses some documents for a while, and a PC is restored from an old dump.
 /// Then everything settles: all equal, nothing lost that nobody deleted.
 async fn run_crowd_case(seed: u64) {
     const PCS: usize = 4;
@@ -170,11 +234,19 @@ async fn run_crowd_case(seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut ledger = Ledger::default();
     let (mut refused, mut decided, mut switches) = (0u32, 0u32, 0u32);
+    let mut dump = Vec::new();
     for step in 0..80 {
-        let who = rng.random_range(0..=PCS);
+        event(step, &o, &dbs, &mut dump).await;
+        // While the cloud's validator is on, the cloud's own writers keep to it (they are
+        // other programs); the PCs' edits are what it refuses.
+        let who = match (15..60).contains(&step) {
+            true => rng.random_range(0..PCS),
+            false => rng.random_range(0..=PCS),
+        };
         let db = &dbs[who];
         match rng.random_range(0..10) {
-            0..=3 => {
+            0 => insert_as_compass(db, &mut ledger).await,
+            1..=3 => {
                 do_work(&mut rng, db, COLL, Work::Insert, &mut ledger)
                     .await
                     .unwrap();
@@ -212,8 +284,13 @@ async fn run_crowd_case(seed: u64) {
                 None,
                 "crowd",
             );
-            match engines[pc].resolve(&c.id, keep_remote).await {
-                Ok(_) => decided += 1,
+            let outcome = if rng.random_bool(0.5) {
+                engines[pc].resolve(&c.id, keep_remote).await.map(|_| ())
+            } else {
+                engines[pc].auto_resolve(20, "crowd").await.map(|_| ())
+            };
+            match outcome {
+                Ok(()) => decided += 1,
                 Err(_) => refused += 1,
             }
         }

@@ -141,7 +141,18 @@ async fn random_id(
     if ids.is_empty() {
         return Ok(None);
     }
-    Ok(ids[rng.random_range(0..ids.len())].get_i32("_id").ok())
+    Ok(numeric_id(&ids[rng.random_range(0..ids.len())]))
+}
+
+/// A document's `_id` as the ledger counts it: MongoDB's equality, so `5`, `5.0` (as mongosh
+/// and Compass write it) and `NumberLong(5)` are one id.
+pub fn numeric_id(d: &Document) -> Option<i32> {
+    match d.get("_id")? {
+        Bson::Int32(i) => Some(*i),
+        Bson::Int64(i) => i32::try_from(*i).ok(),
+        Bson::Double(f) if f.fract() == 0.0 => Some(*f as i32),
+        _ => None,
+    }
 }
 
 /// A hook that cuts a run at a random step with probability `p` per step, seeded; counts
@@ -169,7 +180,7 @@ pub fn chaos_hook(seed: u64, cuts: Arc<AtomicU64>, p: f64) -> StepHook {
 pub struct Settled {
     /// Syncs run.
     pub runs: usize,
-    /// Conflicts a person (here: keep-local) had to settle.
+    /// Conflicts a person (here: keep-local, or for deletes keep the document) had to settle.
     pub resolved: usize,
     /// Conflict records of all the engines at the end (open or resolved).
     pub conflicts_logged: usize,
@@ -177,8 +188,8 @@ pub struct Settled {
     pub document_errors: usize,
 }
 
-/// Clean syncs from every engine, resolving every open conflict (keeping the local version)
-/// between rounds, then syncs until a round moves nothing. Errors if a clean sync fails, a
+/// Clean syncs from every engine, resolving every open conflict (keeping the local version;
+/// deletes by keeping the documents) between rounds, then syncs until a round moves nothing. Errors if a clean sync fails, a
 /// conflict cannot be resolved, or it is not quiet after `max_rounds` rounds.
 pub async fn settle(engines: &[&Engine], max_rounds: usize) -> anyhow::Result<Settled> {
     let mut settled = Settled::default();
@@ -193,13 +204,21 @@ pub async fn settle(engines: &[&Engine], max_rounds: usize) -> anyhow::Result<Se
         for e in engines {
             for c in e.conflicts(Some(false), None).await? {
                 open += 1;
-                let keep_local = Resolution {
-                    strategy: Strategy::KeepLocal,
+                // A delete against an edit, and held mass deletes, are settled by keeping the
+                // documents (the side that still has them wins): so that a document missing
+                // at the end was lost by the engine, never by this choice. Every other
+                // conflict keeps the local version.
+                let keep = match c.deleted_on.as_deref() {
+                    Some("local") => Strategy::KeepRemote,
+                    _ => Strategy::KeepLocal,
+                };
+                let decision = Resolution {
+                    strategy: keep,
                     value: None,
                     notes: None,
                     by: "settle".into(),
                 };
-                e.resolve(&c.id, keep_local)
+                e.resolve(&c.id, decision)
                     .await
                     .map_err(|err| anyhow::anyhow!("resolving {} failed: {err}", c.id))?;
                 settled.resolved += 1;
@@ -304,11 +323,11 @@ pub async fn check_convergence(
     let mut lost = BTreeSet::new();
     let mut duplicated = BTreeSet::new();
     for (docs, _) in &sides {
-        let present: BTreeSet<i32> = docs.iter().filter_map(|d| d.get_i32("_id").ok()).collect();
+        let present: BTreeSet<i32> = docs.iter().filter_map(numeric_id).collect();
         lost.extend(expected.difference(&present));
         let mut tags: BTreeMap<i32, u32> = BTreeMap::new();
         for d in docs {
-            let id = d.get_i32("_id").ok();
+            let id = numeric_id(d);
             if id.is_none_or(|id| !ledger.inserted.contains(&id)) {
                 duplicated.insert(id.unwrap_or(-1));
             }
