@@ -1146,3 +1146,45 @@ async fn an_edit_that_moves_no_updated_at_during_the_mark_is_not_marked_synced()
     );
     assert_same(&l, &r, "devotees").await;
 }
+
+/// A PC restored from a dump that predates a booking, which another PC then edited in the
+/// cloud: the booking is missing here because of the restore, not because anyone deleted it
+/// here. It comes back with the cloud's edit; it is not asked about as "deleted on this
+/// computer" (where "keep this computer's" would delete it everywhere).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_missing_after_a_restore_here_comes_back_with_the_clouds_edit() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    seed(&l, "bookings", 10).await;
+    let e = o.engine(0).await;
+    sync(&e).await;
+    let dump_of_here = all(&l, "bookings").await;
+    coll(&l, "bookings")
+        .insert_one(tms_doc(11, doc! { "devotee": "new 11" }))
+        .await
+        .unwrap();
+    sync(&e).await;
+    tms_edit(
+        &r,
+        "bookings",
+        11,
+        doc! { "devotee": "new 11, phone added" },
+    )
+    .await;
+    coll(&l, "bookings").drop().await.unwrap();
+    coll(&l, "bookings")
+        .insert_many(dump_of_here)
+        .await
+        .unwrap();
+    sync(&e).await;
+    sync(&e).await;
+    let back = get(&l, "bookings", 11).await;
+    assert_eq!(
+        back.as_ref().and_then(|d| d.get_str("devotee").ok()),
+        Some("new 11, phone added"),
+        "the booking is back here with the cloud's edit: {back:?}"
+    );
+    let open = e.conflicts(Some(false), None).await.unwrap();
+    assert!(open.is_empty(), "nothing to ask: {open:?}");
+    assert_same(&l, &r, "bookings").await;
+}

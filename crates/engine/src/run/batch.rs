@@ -118,6 +118,9 @@ impl CollectionSync<'_> {
         let read = self.read_batch(&ids, known).await?;
         let strategy = self.env.cfg.conflict_resolution_strategy;
         let (mut items, new_local) = decide_items(ids, read, strategy);
+        if self.local_dropped {
+            nothing_was_deleted_here(&mut items);
+        }
         self.defer_deletes(&mut items);
         self.apply_batch(&mut items).await?;
         for it in &items {
@@ -267,6 +270,20 @@ pub(super) fn decide_items(
         })
         .collect();
     (items, new_local)
+}
+
+/// After this computer's collection was dropped (`mongorestore --drop` starts so), a document
+/// missing here was deleted by nobody here: it was not in the dump. The cloud's edit of it
+/// comes back, rather than a "deleted here, edited in the cloud" question whose answer "keep
+/// this computer's" would delete it everywhere.
+pub(super) fn nothing_was_deleted_here(items: &mut [Item]) {
+    for it in items {
+        if let (Decision::Conflict(Finding::LocalDeletedRemoteEdited), Some(r)) =
+            (&it.decision, &it.remote)
+        {
+            it.decision = Decision::Pull(content(r));
+        }
+    }
 }
 
 /// The phases of writing a batch. Their order is the crash-safety argument of a run (see the
