@@ -131,26 +131,7 @@ impl Monitor {
         let inner = Arc::new(Inner {
             engine,
             opts,
-            state: Mutex::new(State {
-                status: NetworkStatus {
-                    is_running: true,
-                    is_online: false,
-                    last_check: None,
-                    last_change: None,
-                    check_interval_seconds: 30,
-                    last_error: None,
-                    changes_last_hour: 0,
-                    flapping: false,
-                    reconnect_settle_seconds: 0.0,
-                    is_syncing: false,
-                    follow_up_pending: false,
-                },
-                changes: Vec::new(),
-                online_since: None,
-                reconnect_owed: false,
-                pending: None,
-                last_run_end: None,
-            }),
+            state: Mutex::new(State::new()),
             events,
             wake_checker: Notify::new(),
             wake_runner: Notify::new(),
@@ -356,74 +337,28 @@ impl Monitor {
                 .check_timeout
                 .unwrap_or(interval.min(Duration::from_secs(5)));
             let result = self.inner.engine.ping_remote(timeout).await;
-            let now = Utc::now();
-            let auto = cfg.as_ref().is_some_and(|c| c.auto_sync_enabled);
-            let mut wake_runner = false;
-            let changed;
-            {
-                let mut st = self.inner.state.lock().expect("monitor state");
-                let online = result.is_ok();
-                changed = !first && online != st.status.is_online;
-                st.status.check_interval_seconds = interval.as_secs().max(1);
-                st.status.last_check = Some(now);
-                st.status.last_error = result.as_ref().err().map(|e| e.to_string());
-                if first || changed {
-                    st.status.last_change = Some(now);
-                }
-                if changed {
-                    st.changes.push(now);
-                }
-                let hour_ago = now - chrono::Duration::hours(1);
-                st.changes.retain(|t| *t > hour_ago);
-                st.status.changes_last_hour = st.changes.len() as u32;
-                let window = now - chrono::Duration::minutes(FLAP_WINDOW_MINUTES);
-                let recent = st.changes.iter().filter(|t| **t > window).count();
-                st.status.flapping = recent >= FLAP_THRESHOLD;
-                let settle = settle_time(recent, interval);
-                st.status.reconnect_settle_seconds = settle.as_secs_f64();
-                st.status.is_online = online;
-                if online {
-                    if st.online_since.is_none() || changed {
-                        st.online_since = Some(now);
-                    }
-                } else {
-                    st.online_since = None;
-                }
-                if first && auto {
-                    st.pending.get_or_insert(Trigger::Startup);
-                    wake_runner = true;
-                }
-                if changed && online && auto {
-                    st.reconnect_owed = true;
-                }
-                if !online || !auto {
-                    st.reconnect_owed = false;
-                }
-                let settled = st.online_since.is_some_and(|since| {
-                    now - since >= chrono::Duration::from_std(settle).unwrap_or_default()
-                });
-                if st.reconnect_owed && settled {
-                    st.reconnect_owed = false;
-                    st.pending.get_or_insert(Trigger::Reconnect);
-                    wake_runner = true;
-                }
-                // Periodic runs, while online.
-                if let Some(minutes) = cfg.as_ref().and_then(|c| c.sync_interval_minutes) {
-                    let every = self
-                        .inner
+            let periodic = cfg
+                .as_ref()
+                .and_then(|c| c.sync_interval_minutes)
+                .map(|minutes| {
+                    self.inner
                         .opts
                         .periodic_interval
-                        .unwrap_or(Duration::from_secs(minutes as u64 * 60));
-                    let due = st.last_run_end.is_none_or(|end| {
-                        now - end >= chrono::Duration::from_std(every).unwrap_or_default()
-                    });
-                    if online && due && !st.status.is_syncing && st.pending.is_none() {
-                        st.pending = Some(Trigger::Periodic);
-                        wake_runner = true;
-                    }
-                }
-                st.status.follow_up_pending = st.status.is_syncing && st.pending.is_some();
-            }
+                        .unwrap_or(Duration::from_secs(minutes as u64 * 60))
+                });
+            let check = Check {
+                online: result.is_ok(),
+                error: result.as_ref().err().map(|e| e.to_string()),
+                now: Utc::now(),
+                first,
+                auto: cfg.as_ref().is_some_and(|c| c.auto_sync_enabled),
+                interval,
+                periodic,
+            };
+            let (changed, wake_runner) = {
+                let mut st = self.inner.state.lock().expect("monitor state");
+                st.observe(check)
+            };
             if changed {
                 tracing::info!(online = result.is_ok(), "cloud connection changed");
             }
@@ -447,6 +382,113 @@ impl Monitor {
                 .map_or(interval, |p| p.min(interval));
             let _ = tokio::time::timeout(wait, self.inner.wake_checker.notified()).await;
         }
+    }
+}
+
+impl State {
+    fn new() -> State {
+        State {
+            status: NetworkStatus {
+                is_running: true,
+                is_online: false,
+                last_check: None,
+                last_change: None,
+                check_interval_seconds: 30,
+                last_error: None,
+                changes_last_hour: 0,
+                flapping: false,
+                reconnect_settle_seconds: 0.0,
+                is_syncing: false,
+                follow_up_pending: false,
+            },
+            changes: Vec::new(),
+            online_since: None,
+            reconnect_owed: false,
+            pending: None,
+            last_run_end: None,
+        }
+    }
+}
+
+/// One look at the cloud connection, with what the settings said at the time.
+struct Check {
+    online: bool,
+    error: Option<String>,
+    now: DateTime<Utc>,
+    first: bool,
+    auto: bool,
+    interval: Duration,
+    /// How often a periodic run is due, when periodic runs are on.
+    periodic: Option<Duration>,
+}
+
+impl State {
+    /// Takes in one look at the connection: the status people see, flapping, and which run
+    /// is owed (startup, reconnect once the connection has settled, periodic). Returns
+    /// whether the connection changed and whether the runner must wake.
+    fn observe(&mut self, c: Check) -> (bool, bool) {
+        let now = c.now;
+        let changed = !c.first && c.online != self.status.is_online;
+        self.status.check_interval_seconds = c.interval.as_secs().max(1);
+        self.status.last_check = Some(now);
+        self.status.last_error = c.error.clone();
+        if c.first || changed {
+            self.status.last_change = Some(now);
+        }
+        if changed {
+            self.changes.push(now);
+        }
+        let hour_ago = now - chrono::Duration::hours(1);
+        self.changes.retain(|t| *t > hour_ago);
+        self.status.changes_last_hour = self.changes.len() as u32;
+        let window = now - chrono::Duration::minutes(FLAP_WINDOW_MINUTES);
+        let recent = self.changes.iter().filter(|t| **t > window).count();
+        self.status.flapping = recent >= FLAP_THRESHOLD;
+        let settle = settle_time(recent, c.interval);
+        self.status.reconnect_settle_seconds = settle.as_secs_f64();
+        self.status.is_online = c.online;
+        match c.online {
+            true if self.online_since.is_none() || changed => self.online_since = Some(now),
+            true => {}
+            false => self.online_since = None,
+        }
+        let wake = self.owed_run(&c, changed, settle);
+        self.status.follow_up_pending = self.status.is_syncing && self.pending.is_some();
+        (changed, wake)
+    }
+
+    /// Which run the look makes due, if any; whether the runner must wake.
+    fn owed_run(&mut self, c: &Check, changed: bool, settle: Duration) -> bool {
+        let mut wake = false;
+        if c.first && c.auto {
+            self.pending.get_or_insert(Trigger::Startup);
+            wake = true;
+        }
+        if changed && c.online && c.auto {
+            self.reconnect_owed = true;
+        }
+        if !c.online || !c.auto {
+            self.reconnect_owed = false;
+        }
+        let settled = self.online_since.is_some_and(|since| {
+            c.now - since >= chrono::Duration::from_std(settle).unwrap_or_default()
+        });
+        if self.reconnect_owed && settled {
+            self.reconnect_owed = false;
+            self.pending.get_or_insert(Trigger::Reconnect);
+            wake = true;
+        }
+        // Periodic runs, while online.
+        if let Some(every) = c.periodic {
+            let due = self.last_run_end.is_none_or(|end| {
+                c.now - end >= chrono::Duration::from_std(every).unwrap_or_default()
+            });
+            if c.online && due && !self.status.is_syncing && self.pending.is_none() {
+                self.pending = Some(Trigger::Periodic);
+                wake = true;
+            }
+        }
+        wake
     }
 }
 
@@ -480,6 +522,72 @@ mod tokio_util_like {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn look(st: &mut State, online: bool, secs: i64) -> (bool, bool) {
+        let t0 = DateTime::<Utc>::from_timestamp(1_000_000, 0).unwrap();
+        st.observe(Check {
+            online,
+            error: (!online).then(|| "offline".to_string()),
+            now: t0 + chrono::Duration::seconds(secs),
+            first: secs == 0,
+            auto: true,
+            interval: Duration::from_secs(30),
+            periodic: None,
+        })
+    }
+
+    #[test]
+    fn a_reconnect_sync_is_owed_once_and_only_while_online() {
+        let mut st = State::new();
+        assert_eq!(look(&mut st, true, 0), (false, true), "the startup run");
+        assert_eq!(st.pending.take(), Some(Trigger::Startup));
+        assert_eq!(
+            look(&mut st, false, 30),
+            (true, false),
+            "gone offline: nothing to run"
+        );
+        assert_eq!(
+            look(&mut st, true, 60),
+            (true, true),
+            "back: one reconnect run"
+        );
+        assert_eq!(st.pending.take(), Some(Trigger::Reconnect));
+        assert_eq!(
+            look(&mut st, true, 90),
+            (false, false),
+            "still online: nothing more"
+        );
+        assert_eq!(st.status.changes_last_hour, 2);
+    }
+
+    #[test]
+    fn a_flapping_connection_waits_to_settle_before_its_reconnect_sync() {
+        let mut st = State::new();
+        look(&mut st, true, 0);
+        st.pending = None;
+        let mut t = 0;
+        for _ in 0..3 {
+            t += 30;
+            look(&mut st, false, t);
+            t += 30;
+            look(&mut st, true, t);
+            st.pending = None;
+        }
+        assert!(st.status.flapping, "six changes in a few minutes");
+        t += 30;
+        look(&mut st, false, t);
+        t += 30;
+        assert_eq!(
+            look(&mut st, true, t),
+            (true, false),
+            "back, but not settled yet"
+        );
+        assert!(st.reconnect_owed);
+        let settle = st.status.reconnect_settle_seconds as i64;
+        assert!(settle > 0);
+        assert!(look(&mut st, true, t + settle).1, "settled: the owed run");
+        assert_eq!(st.pending, Some(Trigger::Reconnect));
+    }
 
     #[test]
     fn steady_connections_sync_at_once_and_flapping_ones_wait_longer_each_time() {
