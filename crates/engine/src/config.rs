@@ -247,25 +247,7 @@ impl SyncConfig {
     }
 
     fn set_from_json(&mut self, key: &str, v: &serde_json::Value) -> Result<()> {
-        use serde_json::Value as J;
-        let int = |max: u64| -> Result<u32> {
-            match v {
-                J::Number(n) => n
-                    .as_u64()
-                    .filter(|n| *n <= max)
-                    .map(|n| n as u32)
-                    .or_else(|| {
-                        n.as_f64()
-                            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= max as f64)
-                            .map(|f| f as u32)
-                    })
-                    .ok_or_else(|| invalid(key, format!("{n} is not a whole number in range"))),
-                other => Err(invalid(
-                    key,
-                    format!("expected a whole number, got {other}"),
-                )),
-            }
-        };
+        let int = || json_whole(key, v);
         match key {
             "autoSyncEnabled" => {
                 self.auto_sync_enabled = v
@@ -273,11 +255,7 @@ impl SyncConfig {
                     .ok_or_else(|| invalid(key, format!("expected true or false, got {v}")))?
             }
             "syncIntervalMinutes" => {
-                self.sync_interval_minutes = if v.is_null() {
-                    None
-                } else {
-                    Some(int(u32::MAX as u64)?)
-                }
+                self.sync_interval_minutes = if v.is_null() { None } else { Some(int()?) }
             }
             "conflictResolutionStrategy" => {
                 self.conflict_resolution_strategy = match v.as_str() {
@@ -291,52 +269,14 @@ impl SyncConfig {
                     }
                 }
             }
-            "collectionsToSync" => {
-                let arr = v.as_array().ok_or_else(|| {
-                    invalid(key, format!("expected a list of collection names, got {v}"))
-                })?;
-                self.collections_to_sync = arr
-                    .iter()
-                    .map(|x| {
-                        x.as_str()
-                            .map(str::to_string)
-                            .ok_or_else(|| invalid(key, format!("{x} is not a collection name")))
-                    })
-                    .collect::<Result<_>>()?;
-            }
-            "maxRetries" => self.max_retries = int(u32::MAX as u64)?,
-            "batchSize" => self.batch_size = int(u32::MAX as u64)?,
-            "checkIntervalSeconds" => self.check_interval_seconds = int(u32::MAX as u64)?,
-            "massDeleteLimit" => self.mass_delete_limit = int(u32::MAX as u64)?,
-            "massDeletePercent" => self.mass_delete_percent = int(u32::MAX as u64)?,
-            "retentionDays" => self.retention_days = int(u32::MAX as u64)?,
-            "uniqueFields" => {
-                let obj = v.as_object().ok_or_else(|| {
-                    invalid(
-                        key,
-                        format!(
-                            "expected an object such as {{\"admins\": [\"username\"]}}, got {v}"
-                        ),
-                    )
-                })?;
-                let mut map = BTreeMap::new();
-                for (coll, fields) in obj {
-                    let list = fields
-                        .as_array()
-                        .ok_or_else(|| {
-                            invalid(key, format!("the fields of '{coll}' must be a list"))
-                        })?
-                        .iter()
-                        .map(|f| {
-                            f.as_str().map(str::to_string).ok_or_else(|| {
-                                invalid(key, format!("{f} in '{coll}' is not a field name"))
-                            })
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    map.insert(coll.clone(), list);
-                }
-                self.unique_fields = map;
-            }
+            "collectionsToSync" => self.collections_to_sync = json_names(key, v)?,
+            "maxRetries" => self.max_retries = int()?,
+            "batchSize" => self.batch_size = int()?,
+            "checkIntervalSeconds" => self.check_interval_seconds = int()?,
+            "massDeleteLimit" => self.mass_delete_limit = int()?,
+            "massDeletePercent" => self.mass_delete_percent = int()?,
+            "retentionDays" => self.retention_days = int()?,
+            "uniqueFields" => self.unique_fields = json_unique_fields(key, v)?,
             other => {
                 return Err(invalid(
                     other,
@@ -421,6 +361,66 @@ fn bson_to_json(v: &Bson) -> serde_json::Value {
         }
         other => other.clone().into_relaxed_extjson(),
     }
+}
+
+/// A whole number setting (`5` or `5.0`), at most `u32::MAX`.
+fn json_whole(key: &str, v: &serde_json::Value) -> Result<u32> {
+    let max = u32::MAX as u64;
+    match v {
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .filter(|n| *n <= max)
+            .map(|n| n as u32)
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= max as f64)
+                    .map(|f| f as u32)
+            })
+            .ok_or_else(|| invalid(key, format!("{n} is not a whole number in range"))),
+        other => Err(invalid(
+            key,
+            format!("expected a whole number, got {other}"),
+        )),
+    }
+}
+
+/// A list of collection names.
+fn json_names(key: &str, v: &serde_json::Value) -> Result<Vec<String>> {
+    let arr = v
+        .as_array()
+        .ok_or_else(|| invalid(key, format!("expected a list of collection names, got {v}")))?;
+    arr.iter()
+        .map(|x| {
+            x.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| invalid(key, format!("{x} is not a collection name")))
+        })
+        .collect()
+}
+
+/// `{"admins": ["username"], ...}`: the unique fields of each collection.
+fn json_unique_fields(key: &str, v: &serde_json::Value) -> Result<BTreeMap<String, Vec<String>>> {
+    let obj = v.as_object().ok_or_else(|| {
+        invalid(
+            key,
+            format!("expected an object such as {{\"admins\": [\"username\"]}}, got {v}"),
+        )
+    })?;
+    let mut map = BTreeMap::new();
+    for (coll, fields) in obj {
+        let list = fields
+            .as_array()
+            .ok_or_else(|| invalid(key, format!("the fields of '{coll}' must be a list")))?
+            .iter()
+            .map(|f| {
+                f.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| invalid(key, format!("{f} in '{coll}' is not a field name")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        map.insert(coll.clone(), list);
+    }
+    Ok(map)
 }
 
 #[cfg(test)]
