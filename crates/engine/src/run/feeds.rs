@@ -13,6 +13,7 @@ impl CollectionSync<'_> {
         let crashed_before = cp.get_bool("inProgress").unwrap_or(false);
         self.local_dropped = cp.get_bool("localDropped").unwrap_or(false);
         let (mut local_feed, mut remote_feed) = self.open_feeds(&cp).await?;
+        self.local_feed_open = local_feed.is_some();
         // Once a day both sides are read in full: edits that moved no `updatedAt` (a script,
         // a hand edit) and old copies put back from a dump are found at the latest then.
         let content_check_due = cp
@@ -169,6 +170,7 @@ impl CollectionSync<'_> {
                     self.rescan = true;
                     self.local_dropped = true;
                     self.dropped_now = true;
+                    self.local_feed_open = false;
                 }
             }
             let mut remote_invalidated = false;

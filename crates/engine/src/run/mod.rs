@@ -235,6 +235,9 @@ pub(crate) struct CollectionSync<'a> {
     local_dropped: bool,
     /// It was dropped in this run (kept in the checkpoint for the next run).
     dropped_now: bool,
+    /// This computer's change feed is open in this run: an edit made after a document was
+    /// read comes through it, whatever the edit did to `updatedAt`.
+    local_feed_open: bool,
     pub out: CollectionOutcome,
 }
 
@@ -328,6 +331,7 @@ impl<'a> CollectionSync<'a> {
             rescan: false,
             local_dropped: false,
             dropped_now: false,
+            local_feed_open: false,
             out: CollectionOutcome::default(),
         })
     }

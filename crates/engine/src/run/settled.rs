@@ -80,8 +80,16 @@ impl CollectionSync<'_> {
                 };
             if !done {
                 // Only while the document is as read: an office edit made meanwhile stays
-                // pending, including one that moved no `updatedAt` (a script, a hand edit).
-                let q = unchanged(l);
+                // pending. With this computer's change feed open, `updatedAt` is enough (an
+                // edit that moved no `updatedAt` comes through the feed, and comparing every
+                // field doubles the cost of marking on some servers); without it, every
+                // field is compared, so that such an edit stays pending too.
+                let q = match (self.local_feed_open, l.get(UPDATED_AT)) {
+                    (true, Some(v)) => {
+                        doc! { "_id": it.id.clone(), UPDATED_AT: { "$eq": v.clone() } }
+                    }
+                    _ => unchanged(l),
+                };
                 updates.push(doc! {
                     "q": q,
                     "u": { "$set": { "syncedAt": synced_at, "syncStatus": "synced" } },
