@@ -32,6 +32,9 @@ pub struct NetworkStatus {
     pub check_interval_seconds: u64,
     /// Why the last check failed (no passwords in it).
     pub last_error: Option<String>,
+    /// What kind of trouble that was: `unavailable` waits for the network, `config` and
+    /// `credentials` for a person to fix a setting.
+    pub last_error_kind: Option<crate::error::ErrorKind>,
     /// Online/offline changes in the last hour.
     pub changes_last_hour: u32,
     /// Connectivity keeps coming and going: reconnect syncs wait until it has settled.
@@ -139,6 +142,7 @@ impl Monitor {
                     last_change: None,
                     check_interval_seconds: 30,
                     last_error: None,
+                    last_error_kind: None,
                     changes_last_hour: 0,
                     flapping: false,
                     reconnect_settle_seconds: 0.0,
@@ -367,6 +371,7 @@ impl Monitor {
                 st.status.check_interval_seconds = interval.as_secs().max(1);
                 st.status.last_check = Some(now);
                 st.status.last_error = result.as_ref().err().map(|e| e.to_string());
+                st.status.last_error_kind = result.as_ref().err().map(Error::kind);
                 if first || changed {
                     st.status.last_change = Some(now);
                 }
