@@ -1088,3 +1088,61 @@ async fn old_history_and_bases_of_unsynced_collections_are_removed() {
         "{names:?}"
     );
 }
+
+/// A script or a hand edit in Compass changes a field without moving `updatedAt`, in the
+/// moment between the run reading the document and marking it synced: marking it synced
+/// then hid the edit from every later run (until the daily check by content).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_that_moves_no_updated_at_during_the_mark_is_not_marked_synced() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    coll(&l, "devotees")
+        .insert_one(tms_doc(1, doc! { "name": "Ravi", "phone": "111" }))
+        .await
+        .unwrap();
+    let armed = Arc::new(AtomicBool::new(false));
+    let (arm, here) = (armed.clone(), l.clone());
+    let hook: templesync_engine::StepHook = Arc::new(move |step, coll_name| {
+        let fire = step == templesync_engine::Step::MarkSynced
+            && coll_name == "devotees"
+            && arm.swap(false, Ordering::SeqCst);
+        let here = here.clone();
+        Box::pin(async move {
+            if fire {
+                // The hand edit: `$set` alone, `updatedAt` as it was.
+                coll(&here, "devotees")
+                    .update_one(doc! { "_id": 1 }, doc! { "$set": { "phone": "222" } })
+                    .await
+                    .unwrap();
+            }
+            Ok(())
+        })
+    });
+    let e = o.engine_without_local_streams(0, Some(hook)).await;
+    sync(&e).await;
+    tms_edit(&l, "devotees", 1, doc! { "name": "Ravi Kumar" }).await;
+    armed.store(true, Ordering::SeqCst);
+    sync(&e).await;
+    assert!(
+        !armed.load(Ordering::SeqCst),
+        "the hand edit was made during the mark"
+    );
+    let here = get(&l, "devotees", 1).await.unwrap();
+    assert_ne!(
+        here.get("syncedAt"),
+        here.get("updatedAt"),
+        "a version the cloud does not have is not marked synced: {here:?}"
+    );
+    sync(&e).await;
+    let cloud = get(&r, "devotees", 1).await.unwrap();
+    assert_eq!(cloud.get_str("name").unwrap(), "Ravi Kumar");
+    assert_eq!(
+        cloud.get_str("phone").unwrap(),
+        "222",
+        "the hand edit reaches the cloud on the next run, not a day later"
+    );
+    assert_same(&l, &r, "devotees").await;
+}

@@ -230,7 +230,10 @@ async fn a_flapping_connection_is_reported_and_reconnect_syncs_wait_for_it_to_se
     })
     .await;
     for _ in 0..2 {
-        o.cloud.kill();
+        // A graceful stop: the test server's storage can be left unusable when it is killed
+        // in the middle of creating a collection (seen in CI: it then refuses to start), and
+        // what the monitor sees is the same refused connection either way.
+        o.cloud.stop().await;
         wait_for(Duration::from_secs(10), "offline", || async {
             !m.status().is_online
         })

@@ -508,3 +508,92 @@ async fn a_cloud_already_holding_duplicate_usernames_syncs_and_says_once_why_it_
         );
     }
 }
+
+/// MongoDB's limit for a write command with its documents: 16 MB plus 16 KB. SecantusDB does
+/// not enforce it, so the test measures what the engine sends.
+const COMMAND_LIMIT: u64 = 16 * 1024 * 1024 + 16 * 1024;
+
+/// A booking with a 9 MB scan attached: any write whose filter repeats the document as read
+/// is over 18 MB.
+fn large_doc(id: i32, name: &str) -> Document {
+    tms_doc(
+        id,
+        doc! { "name": name, "scan": "x".repeat(9 * 1024 * 1024) },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nine_megabyte_document_is_updated_within_the_command_size_limit() {
+    // This computer runs a standalone server (no transactions: the compare-and-set is the
+    // filter's alone), reached through a proxy that measures every command.
+    let (cloud, local) = tokio::join!(
+        templesync_tests::MongoServer::start_with(templesync_tests::ServerOptions::new()),
+        templesync_tests::MongoServer::start_with(
+            templesync_tests::ServerOptions::new().arg("--standalone")
+        ),
+    );
+    let (cloud, local) = (cloud.unwrap(), local.unwrap());
+    let proxy = templesync_tests::proxy::Proxy::start(local.port())
+        .await
+        .unwrap();
+    let settings = templesync_engine::Settings {
+        local_url: proxy.url(),
+        remote_url: Some(cloud.url()),
+        database: DB.into(),
+    };
+    let opts = templesync_engine::EngineOptions {
+        no_local_change_streams: true,
+        ..Default::default()
+    };
+    let e = Engine::open_with(settings, opts).await.unwrap();
+    let l = local.client().await.database(DB);
+    let r = cloud.client().await.database(DB);
+    coll(&l, "bookings")
+        .insert_one(large_doc(1, "Ravi"))
+        .await
+        .unwrap();
+    sync(&e).await;
+    assert!(
+        get(&r, "bookings", 1).await.is_some(),
+        "the large booking reaches the cloud"
+    );
+
+    // Edited in the cloud: pulled here with a compare-and-set on the standalone server.
+    tms_edit(&r, "bookings", 1, doc! { "name": "Ravi Kumar" }).await;
+    let run = sync(&e).await;
+    assert_eq!(run.status, RunStatus::Completed, "{:?}", run.error);
+    let here = get(&l, "bookings", 1).await.unwrap();
+    assert_eq!(
+        here.get_str("name").unwrap(),
+        "Ravi Kumar",
+        "the cloud's edit is pulled"
+    );
+    assert_eq!(here.get_str("scan").unwrap().len(), 9 * 1024 * 1024);
+
+    // Edited here: pushed, and marked synced here, again by compare-and-set.
+    tms_edit(&l, "bookings", 1, doc! { "phone": "98450" }).await;
+    sync(&e).await;
+    assert_eq!(
+        get(&r, "bookings", 1)
+            .await
+            .unwrap()
+            .get_str("phone")
+            .unwrap(),
+        "98450",
+        "this computer's edit reaches the cloud"
+    );
+    assert_eq!(
+        get(&l, "bookings", 1)
+            .await
+            .unwrap()
+            .get_str("syncStatus")
+            .unwrap(),
+        "synced",
+        "the pushed edit is marked synced here"
+    );
+    assert!(
+        proxy.largest_request() <= COMMAND_LIMIT,
+        "every command to this computer's server fits MongoDB's limit: the largest was {} bytes",
+        proxy.largest_request()
+    );
+}

@@ -49,6 +49,7 @@ pub struct Proxy {
     port: u16,
     mode: watch::Sender<Link>,
     accepted: Arc<AtomicU64>,
+    largest: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -60,6 +61,8 @@ impl Proxy {
         let (mode, rx) = watch::channel(Link::Pass);
         let accepted = Arc::new(AtomicU64::new(0));
         let counter = accepted.clone();
+        let largest = Arc::new(AtomicU64::new(0));
+        let largest_seen = largest.clone();
         let task = tokio::spawn(async move {
             let mut conns = JoinSet::new();
             loop {
@@ -71,7 +74,7 @@ impl Proxy {
                             drop(client);
                             continue;
                         }
-                        conns.spawn(relay(client, upstream, rx.clone()));
+                        conns.spawn(relay(client, upstream, rx.clone(), largest_seen.clone()));
                     }
                     // Reap finished connections so the set does not grow without bound.
                     Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -82,6 +85,7 @@ impl Proxy {
             port,
             mode,
             accepted,
+            largest,
             task,
         })
     }
@@ -115,6 +119,12 @@ impl Proxy {
         *self.mode.borrow()
     }
 
+    /// The largest wire-protocol message a client sent through the proxy so far, in bytes
+    /// (its header's `messageLength`): what a server's command size limit applies to.
+    pub fn largest_request(&self) -> u64 {
+        self.largest.load(Ordering::SeqCst)
+    }
+
     /// How many connections were made to the proxy so far.
     pub fn connections_accepted(&self) -> u64 {
         self.accepted.load(Ordering::SeqCst)
@@ -130,7 +140,12 @@ impl Drop for Proxy {
 }
 
 /// One client connection: relays both ways until either side closes or the link is cut.
-async fn relay(client: TcpStream, upstream: u16, mode: watch::Receiver<Link>) {
+async fn relay(
+    client: TcpStream,
+    upstream: u16,
+    mode: watch::Receiver<Link>,
+    largest: Arc<AtomicU64>,
+) {
     let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
         return;
     };
@@ -140,8 +155,8 @@ async fn relay(client: TcpStream, upstream: u16, mode: watch::Receiver<Link>) {
     let (sr, sw) = server.into_split();
     // Whichever direction ends first ends the connection (both sockets are dropped).
     tokio::select! {
-        _ = pipe(cr, sw, mode.clone()) => {}
-        _ = pipe(sr, cw, mode) => {}
+        _ = pipe(cr, sw, mode.clone(), Some(Framing::new(largest))) => {}
+        _ = pipe(sr, cw, mode, None) => {}
     }
 }
 
@@ -150,6 +165,7 @@ async fn pipe(
     mut from: impl AsyncReadExt + Unpin,
     mut to: impl AsyncWriteExt + Unpin,
     mut mode: watch::Receiver<Link>,
+    mut framing: Option<Framing>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -181,8 +197,54 @@ async fn pipe(
                 Link::Pass => break,
             }
         }
+        if let Some(f) = framing.as_mut() {
+            f.feed(&buf[..n]);
+        }
         if *mode.borrow() == Link::Cut || to.write_all(&buf[..n]).await.is_err() {
             return;
+        }
+    }
+}
+
+/// Splits a client's byte stream into wire-protocol messages (each starts with its length,
+/// 4 bytes little-endian) and keeps the largest length seen.
+struct Framing {
+    header: Vec<u8>,
+    left: usize,
+    largest: Arc<AtomicU64>,
+}
+
+impl Framing {
+    fn new(largest: Arc<AtomicU64>) -> Framing {
+        Framing {
+            header: Vec::with_capacity(4),
+            left: 0,
+            largest,
+        }
+    }
+
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.left > 0 {
+                let take = self.left.min(bytes.len());
+                self.left -= take;
+                bytes = &bytes[take..];
+                continue;
+            }
+            let take = (4 - self.header.len()).min(bytes.len());
+            self.header.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.header.len() == 4 {
+                let len = u32::from_le_bytes([
+                    self.header[0],
+                    self.header[1],
+                    self.header[2],
+                    self.header[3],
+                ]) as usize;
+                self.largest.fetch_max(len as u64, Ordering::SeqCst);
+                self.left = len.saturating_sub(4);
+                self.header.clear();
+            }
         }
     }
 }

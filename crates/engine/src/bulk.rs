@@ -10,7 +10,8 @@
 //! Otherwise the deletes are held as one `bulk` conflict in the ordinary inbox, with the
 //! count and a sample; inserts and edits of the collection, and other collections, go on.
 //!
-//! A person settles it like any conflict: the side whose state should win. Applying the
+//! A person settles it like any conflict: the side whose state should win (planned in
+//! `conflicts::plan`). Applying the
 //! deletes lists the ids for the next run with permission to delete them; restoring forgets
 //! their synced versions, so that the next run sees them as new on the side that still has
 //! them and copies them back.
@@ -21,7 +22,7 @@ use futures::TryStreamExt;
 
 use crate::clock::to_bson;
 use crate::config::SyncConfig;
-use crate::conflicts::{Resolution, Strategy};
+use crate::conflicts::{ConflictKind, ConflictRecord, Settlement};
 use crate::content::display_id;
 use crate::error::{Error, Result, Side};
 use crate::store::{CONFLICT_LOGS, Databases};
@@ -89,29 +90,31 @@ pub(crate) async fn hold(
     let kept: Vec<Bson> = ids.iter().take(MAX_IDS_KEPT).cloned().collect();
     let sample: Vec<String> = ids.iter().take(SAMPLE).map(display_id).collect();
     let (local_value, remote_value) = match deleting_on {
-        Side::Local => (
-            format!("{} documents kept", ids.len()),
-            "(deleted)".to_string(),
-        ),
-        Side::Remote => (
-            "(deleted)".to_string(),
-            format!("{} documents kept", ids.len()),
-        ),
+        Side::Local => (format!("{} documents kept", ids.len()), "(deleted)".into()),
+        Side::Remote => ("(deleted)".into(), format!("{} documents kept", ids.len())),
     };
-    let set = doc! {
-        "localId": Bson::Null,
-        "remoteId": Bson::Null,
-        "field": Bson::Null,
-        "count": ids.len() as i64,
-        "collectionSize": size as i64,
-        "docIds": kept,
-        "sample": sample,
-        "localValue": local_value,
-        "remoteValue": remote_value,
-        "notes": notes(deleting_on, ids.len(), size),
-        "lastSeen": to_bson(now),
-        "runId": run_id,
+    let rec = ConflictRecord {
+        kind: Some(ConflictKind::Bulk),
+        type_name: ConflictKind::Bulk.as_str().into(),
+        collection: collection.into(),
+        local_id: Some(Bson::Null),
+        remote_id: Some(Bson::Null),
+        deleted_on: Some(match deleting_on {
+            Side::Local => Side::Remote,
+            Side::Remote => Side::Local,
+        }),
+        count: Some(ids.len() as i64),
+        collection_size: Some(size as i64),
+        doc_ids: kept,
+        sample,
+        local_value: Some(Bson::String(local_value)),
+        remote_value: Some(Bson::String(remote_value)),
+        notes: Some(notes(deleting_on, ids.len(), size)),
+        last_seen: Some(now),
+        run_id: Some(run_id),
+        ..ConflictRecord::default()
     };
+    let set = rec.finding_fields();
     let r = coll(dbs)
         .update_one(
             open_filter(collection, deleting_on),
@@ -141,11 +144,9 @@ pub(crate) async fn release(
     coll(dbs)
         .update_many(
             open_filter(collection, deleting_on),
-            doc! { "$set": {
-                "resolved": true, "resolution": "superseded", "resolvedBy": "templesync",
-                "resolvedAt": to_bson(now),
-                "resolutionNotes": "Nothing is held any more: the documents are back, or few enough to delete",
-            } },
+            doc! { "$set": Settlement::Superseded(
+                "Nothing is held any more: the documents are back, or few enough to delete",
+            ).to_set(now) },
         )
         .await
         .map_err(local_err("closing held deletes"))?;
@@ -165,72 +166,14 @@ pub(crate) async fn open_ids(dbs: &Databases, collection: &str) -> Result<(Vec<B
         .map_err(local_err("reading held deletes"))?;
     let mut sides = [false; 2];
     let mut ids = Vec::new();
-    for d in open {
-        match d.get_str("deletedOn") {
-            Ok("remote") => sides[0] = true,
+    for hold in open.iter().map(ConflictRecord::from_document) {
+        match hold.deleted_on {
+            Some(Side::Remote) => sides[0] = true,
             _ => sides[1] = true,
         }
-        ids.extend(d.get_array("docIds").cloned().unwrap_or_default());
+        ids.extend(hold.doc_ids);
     }
     Ok((ids, sides))
-}
-
-/// What a person's decision on a hold means: carry the deletes out, or copy the documents
-/// back to the side that deleted them.
-fn applies(deleted_on: &str, strategy: Strategy) -> Option<bool> {
-    match (deleted_on, strategy) {
-        // The cloud deleted them: the cloud's state (keep_remote) deletes them here too.
-        ("remote", Strategy::KeepRemote) | ("local", Strategy::KeepLocal) => Some(true),
-        ("remote", Strategy::KeepLocal) | ("local", Strategy::KeepRemote) => Some(false),
-        _ => None,
-    }
-}
-
-/// Settles a hold. Writes only here: the next run carries it out.
-pub(crate) async fn resolve(
-    dbs: &Databases,
-    id: &str,
-    c: &Document,
-    r: &Resolution,
-    now: DateTime<Utc>,
-) -> Result<String> {
-    let on = c.get_str("deletedOn").unwrap_or("local");
-    let Some(apply) = applies(on, r.strategy) else {
-        return Err(Error::InvalidResolution {
-            id: id.to_string(),
-            reason: "held deletes are settled by choosing a side: keep_local or keep_remote".into(),
-        });
-    };
-    let collection = c.get_str("collection").unwrap_or_default();
-    let ids = c.get_array("docIds").cloned().unwrap_or_default();
-    let count = ids.len();
-    let message = if apply {
-        crate::conflicts::mark_dirty(dbs, collection, &ids, now, true).await?;
-        match on {
-            "remote" => format!(
-                "The next sync deletes these {count} documents on this computer too, as in the cloud."
-            ),
-            _ => format!(
-                "The next sync deletes these {count} documents in the cloud too, as on this computer."
-            ),
-        }
-    } else {
-        // Forgetting the synced versions makes the documents new on the side that has them.
-        dbs.base_coll(collection)
-            .delete_many(doc! { "_id": { "$in": ids.clone() } })
-            .await
-            .map_err(local_err("forgetting synced versions"))?;
-        crate::conflicts::mark_dirty(dbs, collection, &ids, now, false).await?;
-        match on {
-            "remote" => format!(
-                "The next sync puts these {count} documents back in the cloud from this computer."
-            ),
-            _ => format!(
-                "The next sync brings these {count} documents back to this computer from the cloud."
-            ),
-        }
-    };
-    Ok(message)
 }
 
 #[cfg(test)]
@@ -271,17 +214,5 @@ mod tests {
             "the last document of a one-document collection"
         );
         assert!(!held(&c, 9, 10));
-    }
-
-    #[test]
-    fn each_side_means_what_the_person_sees() {
-        // Deleted in the cloud: keep the cloud's state (apply) or this computer's (restore).
-        assert_eq!(applies("remote", Strategy::KeepRemote), Some(true));
-        assert_eq!(applies("remote", Strategy::KeepLocal), Some(false));
-        // Deleted here: keep this computer's state (apply) or the cloud's (restore).
-        assert_eq!(applies("local", Strategy::KeepLocal), Some(true));
-        assert_eq!(applies("local", Strategy::KeepRemote), Some(false));
-        assert_eq!(applies("local", Strategy::Merge), None);
-        assert_eq!(applies("remote", Strategy::RenameLocal), None);
     }
 }

@@ -200,6 +200,10 @@ pub(crate) struct CollectionSync<'a> {
     /// Deletes seen so far, not yet carried out: here (`[0]`) and in the cloud (`[1]`). They
     /// wait until the collection's run has seen them all (the brake, [`crate::bulk`]).
     deferred: [Vec<Bson>; 2],
+    /// A few documents this run saw on each side and left there: proof that deleting the
+    /// deferred ones does not empty the collection, without asking the server (on some
+    /// servers any question but "these ids" costs a scan of the collection).
+    kept: [HashSet<IdKey>; 2],
     /// Set while the deferred deletes are carried out.
     allow_deletes: bool,
     /// Documents whose deletion a person approved (a settled `bulk` hold).
@@ -247,22 +251,61 @@ fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     }
 }
 
+/// Above this size a compare-and-set filter does not repeat the document's large fields: the
+/// filter and the new version share one command, which MongoDB caps at 16 MB, so repeating a
+/// 9 MB document would make a command no server accepts.
+const SLIM_FILTER_BYTES: usize = 1024 * 1024;
+/// In a large document's filter, fields up to this size are compared by value; larger ones
+/// through the document's total size.
+const FIELD_IN_FILTER_BYTES: usize = 16 * 1024;
+
 /// A filter that matches the document only while it is as it was read: its `_id` and every
 /// top-level field equal. Plain equality keeps the `_id` index usable on every server (an
 /// `$expr` over `$$ROOT` would be exact too, but some servers evaluate it without the index).
 /// It does not notice a field *added* by another writer in the moment between our read and
-/// write; every TempleSync and TMS write changes `updatedAt`, which it does notice.
+/// write; every TempleSync and TMS write changes `updatedAt`, which it does notice. (Sides
+/// that run transactions compare the whole document instead: [`crate::exact`].)
+///
+/// A large document's filter compares its small fields by value and the rest by the
+/// document's size in bytes, so that the write stays within the server's command limit
+/// whatever the document's size: a change to a large field that keeps both its size and
+/// `updatedAt` is then not seen.
 pub(crate) fn unchanged(doc: &Document) -> Document {
     let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-    if doc.keys().any(|k| k.contains('.') || k.starts_with('$')) {
+    let size = bson_len(doc);
+    let large = size > SLIM_FILTER_BYTES;
+    let unusable = |k: &str| k.contains('.') || k.starts_with('$');
+    if !large && doc.keys().any(|k| unusable(k)) {
         // Such names cannot be written as query paths: compare the whole document instead.
         return doc! { "_id": id, "$expr": { "$eq": [ "$$ROOT", { "$literal": doc.clone() } ] } };
     }
     let mut f = doc! { "_id": id };
+    let mut by_size = false;
     for (k, v) in doc.iter().filter(|(k, _)| k.as_str() != "_id") {
+        if large && (unusable(k) || value_len(v) > FIELD_IN_FILTER_BYTES) {
+            by_size = true;
+            continue;
+        }
         f.insert(k.clone(), doc! { "$eq": v.clone() });
     }
+    if by_size {
+        f.insert(
+            "$expr",
+            doc! { "$eq": [ { "$bsonSize": "$$ROOT" }, size as i64 ] },
+        );
+    }
     f
+}
+
+/// A value's size as BSON (close enough for choosing what a filter repeats).
+fn value_len(v: &Bson) -> usize {
+    match v {
+        Bson::String(s) => s.len(),
+        Bson::Binary(b) => b.bytes.len(),
+        Bson::Document(d) => bson_len(d),
+        Bson::Array(a) => a.iter().map(value_len).sum::<usize>() + a.len() * 8,
+        _ => 16,
+    }
 }
 
 /// A side's refusal of one inserted document, as the quarantine records it.
@@ -340,6 +383,7 @@ impl<'a> CollectionSync<'a> {
             refused_inserts: Vec::new(),
             refused_now: HashSet::new(),
             deferred: [Vec::new(), Vec::new()],
+            kept: [HashSet::new(), HashSet::new()],
             allow_deletes: false,
             approved: HashSet::new(),
             held_open: [false; 2],
@@ -574,7 +618,16 @@ impl<'a> CollectionSync<'a> {
             // number. So do the cloud's after this computer's collection was dropped (a restore
             // from a dump starts so): documents created since the dump look deleted here.
             let must_hold = self.held_open[i] || (side == Side::Remote && self.local_dropped);
-            let size = Self::size_for_brake(coll, side, &ids, self.env.cfg, must_hold).await?;
+            let deleting: HashSet<IdKey> = ids.iter().map(IdKey::of).collect();
+            let others_stay = self.kept[i].iter().any(|k| !deleting.contains(k));
+            let size = match others_stay
+                && !must_hold
+                && ids.len() <= self.env.cfg.mass_delete_limit as usize
+            {
+                // A few deletes, and documents this run saw stay: nothing to count.
+                true => ids.len() as u64 + 1,
+                false => Self::size_for_brake(coll, side, &ids, self.env.cfg, must_hold).await?,
+            };
             if must_hold || crate::bulk::held(self.env.cfg, ids.len() as u64, size) {
                 let now = self.env.clock.now();
                 let created = crate::bulk::hold(
@@ -1276,6 +1329,26 @@ impl<'a> CollectionSync<'a> {
             it.decision = Decision::Nothing;
             it.ok = false;
         }
+        self.note_kept(items);
+    }
+
+    /// Remembers a few documents the batch leaves on each side (see [`Self::kept`]).
+    fn note_kept(&mut self, items: &[Item]) {
+        const ENOUGH: usize = 64;
+        for it in items {
+            if matches!(it.decision, Decision::Nothing | Decision::Forget) {
+                continue;
+            }
+            let there = [
+                it.local.is_some() || Self::incoming(&it.decision).is_some(),
+                it.remote.is_some() || Self::outgoing(&it.decision).is_some(),
+            ];
+            for (i, there) in there.into_iter().enumerate() {
+                if there && self.kept[i].len() < ENOUGH {
+                    self.kept[i].insert(it.key.clone());
+                }
+            }
+        }
     }
 
     /// The version an item sends to the cloud, if any.
@@ -1739,29 +1812,27 @@ impl<'a> CollectionSync<'a> {
                     None => l.get("syncedAt").is_some_and(|v| !matches!(v, Bson::Null)),
                 };
             if !done {
-                // `syncedAt` takes the pushed `updatedAt`, so an office edit made meanwhile
-                // (which moves `updatedAt`) stays pending whatever this matches; the
-                // `updatedAt` condition only keeps `syncStatus` honest. It is also the cheap
-                // filter on every server, unlike comparing every field.
-                let q = match l.get(UPDATED_AT) {
-                    Some(v) => doc! { "_id": it.id.clone(), UPDATED_AT: { "$eq": v.clone() } },
-                    None => doc! { "_id": it.id.clone(), UPDATED_AT: { "$exists": false } },
-                };
-                updates.push(Bson::Document(doc! {
+                // Only while the document is as read: an office edit made meanwhile stays
+                // pending, including one that moved no `updatedAt` (a script, a hand edit).
+                let q = unchanged(l);
+                updates.push(doc! {
                     "q": q,
                     "u": { "$set": { "syncedAt": synced_at, "syncStatus": "synced" } },
-                }));
+                });
             }
         }
-        if updates.is_empty() {
-            return Ok(());
+        // A statement refused (a validator) leaves its document pending: it is tried again.
+        let (mut chunks, alone) = by_size(updates, bson_len);
+        chunks.extend(alone.into_iter().map(|s| vec![s]));
+        for chunk in chunks {
+            let updates: Vec<Bson> = chunk.into_iter().map(Bson::Document).collect();
+            self.env
+                .dbs
+                .local
+                .run_command(doc! { "update": &self.name, "updates": updates, "ordered": false })
+                .await
+                .map_err(db_err(Side::Local, "marking documents synced"))?;
         }
-        self.env
-            .dbs
-            .local
-            .run_command(doc! { "update": &self.name, "updates": updates, "ordered": false })
-            .await
-            .map_err(db_err(Side::Local, "marking documents synced"))?;
         Ok(())
     }
 
@@ -2013,11 +2084,11 @@ async fn write_by_id(
 }
 
 impl CasWrite {
-    /// The size of the write as a filter repeating the document as read, plus the new version.
+    /// The size of the write: its filter, plus the new version.
     fn size(&self) -> usize {
         match self {
-            CasWrite::Replace(q, u) => 2 * bson_len(q) + bson_len(u),
-            CasWrite::Delete(q) => 2 * bson_len(q),
+            CasWrite::Replace(_, u) => bson_len(&self.filter()) + bson_len(u),
+            CasWrite::Delete(_) => bson_len(&self.filter()),
         }
     }
 
@@ -2210,4 +2281,61 @@ async fn insert_all<'d>(
 /// unique index.
 fn is_id_key(msg: &str) -> bool {
     msg.contains("_id_") || msg.contains("{ _id:") || msg.contains("_id:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_documents_filter_repeats_every_field() {
+        let d = doc! { "_id": 1, "name": "Ravi", "updatedAt": bson::DateTime::from_millis(5) };
+        let f = unchanged(&d);
+        assert_eq!(
+            f,
+            doc! { "_id": 1, "name": { "$eq": "Ravi" }, "updatedAt": { "$eq": bson::DateTime::from_millis(5) } }
+        );
+    }
+
+    #[test]
+    fn a_large_documents_filter_stays_small_and_still_compares_its_size() {
+        let scan = "x".repeat(9 * 1024 * 1024);
+        let d = doc! { "_id": 1, "name": "Ravi", "scan": scan, "updatedAt": bson::DateTime::from_millis(5) };
+        let f = unchanged(&d);
+        assert!(
+            bson_len(&f) < 4096,
+            "the 9 MB field is not repeated: {} bytes",
+            bson_len(&f)
+        );
+        assert_eq!(f.get_document("name").unwrap(), &doc! { "$eq": "Ravi" });
+        assert!(
+            f.get("updatedAt").is_some(),
+            "updatedAt is compared by value"
+        );
+        assert!(f.get("scan").is_none());
+        let size = f.get_document("$expr").unwrap().get_array("$eq").unwrap()[1].clone();
+        assert_eq!(
+            size,
+            Bson::Int64(bson_len(&d) as i64),
+            "the large field is compared by the document's size"
+        );
+    }
+
+    #[test]
+    fn a_large_document_with_a_dotted_name_leaves_that_name_to_the_size() {
+        let d = doc! { "_id": 1, "price.usd": 10, "scan": "x".repeat(2 * 1024 * 1024) };
+        let f = unchanged(&d);
+        assert!(
+            f.keys().all(|k| k == "_id" || k == "$expr"),
+            "{:?}",
+            f.keys().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_large_write_is_sized_by_its_filter_not_twice_the_document() {
+        let d = doc! { "_id": 1, "scan": "x".repeat(9 * 1024 * 1024) };
+        let w = CasWrite::Replace(d.clone(), d.clone());
+        assert!(w.size() < bson_len(&d) + 4096, "{}", w.size());
+    }
 }

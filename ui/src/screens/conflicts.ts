@@ -122,6 +122,7 @@ function mountOne(el: HTMLElement, id: string): () => void {
   let done: ResolveOutcome | null = null;
   let busy = false;
   let confirmKeepLocal = false;
+  let confirmDelete: "keep_local" | "keep_remote" | null = null;
   let syncedAfter = false;
 
   const load = async () => {
@@ -261,15 +262,30 @@ function mountOne(el: HTMLElement, id: string): () => void {
         : fieldsOf(c).length === 1
           ? "Use the cloud's value on this computer."
           : `Use the cloud's ${fieldsOf(c).length} values on this computer.`;
+      // Carrying out held mass deletes asks once more: it deletes many records at once.
+      const deletes = (strategy: "keep_local" | "keep_remote") =>
+        c.type === "bulk" && (strategy === "keep_local") === (c.deletedOn === "local");
+      const choice = (strategy: "keep_local" | "keep_remote", title: string, text: string, label: string) => {
+        const testid = strategy === "keep_local" ? "keep-local" : "keep-remote";
+        const go = () => void resolve({ strategy, value: null, notes: note() });
+        const where = strategy === "keep_local" ? "in the cloud" : "on this computer";
+        const asking = confirmDelete === strategy;
+        return h("div", { class: "choice" },
+          h("div", { class: "choice-text" },
+            h("h3", null, title),
+            h("p", null, text),
+            asking && h("p", { class: "warn-text", "data-testid": "confirm-delete-text" }, `Are you sure? ${c.count ?? "These"} records will be deleted ${where}. Their ids stay in this conflict's record.`),
+          ),
+          asking
+            ? h("div", { class: "column" },
+                h("button", { class: "danger", "data-testid": `${testid}-confirm`, disabled: busy, onclick: go }, `Yes, delete ${c.count ?? ""} records`.replace("  ", " ")),
+                h("button", { onclick: () => { confirmDelete = null; render(); } }, "Cancel"))
+            : h("button", { "data-testid": testid, disabled: busy, onclick: deletes(strategy) ? () => { confirmDelete = strategy; render(); } : go }, label),
+        );
+      };
       blocks.push(
-        h("div", { class: "choice" },
-          h("div", { class: "choice-text" }, h("h3", null, "This computer's version"), h("p", null, localText)),
-          h("button", { "data-testid": "keep-local", disabled: busy, onclick: () => void resolve({ strategy: "keep_local", value: null, notes: note() }) }, "Keep local"),
-        ),
-        h("div", { class: "choice" },
-          h("div", { class: "choice-text" }, h("h3", null, "The cloud's version"), h("p", null, remoteText)),
-          h("button", { "data-testid": "keep-remote", disabled: busy, onclick: () => void resolve({ strategy: "keep_remote", value: null, notes: note() }) }, "Keep remote"),
-        ),
+        choice("keep_local", "This computer's version", localText, "Keep local"),
+        choice("keep_remote", "The cloud's version", remoteText, "Keep remote"),
       );
       if (!deleted) blocks.push(mergeBlock(c, busy, (choice) => void resolve({ ...choice, notes: note() })));
       if (err) blocks.push(err);
