@@ -697,7 +697,7 @@ async fn typed_mistakes_are_refused_naming_the_problem_and_change_nothing() {
         (
             vec!["resolve", &unknown_id, "--strategy", "keep_both"],
             2,
-            "unknown_strategy",
+            "bad_arguments",
             "keep_both",
         ),
         (

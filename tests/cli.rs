@@ -153,6 +153,22 @@ impl Cli {
         finish(child, args).await
     }
 
+    /// The same, with these environment variables set too.
+    async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.bin.display()));
+        let started = Started {
+            child,
+            started: Instant::now(),
+        };
+        finish(started, args).await
+    }
+
     /// Starts `templesync ARGS` without waiting for it.
     fn spawn(&self, args: &[&str]) -> Started {
         let child = self
@@ -582,7 +598,7 @@ async fn refusals_exit_2_say_why_and_change_nothing() {
     let config_before = cli.run(&["config", "--json"]).await.json();
 
     let unknown = ObjectId::new().to_hex();
-    let cases: [(Vec<&str>, &str, &str); 7] = [
+    let cases: [(Vec<&str>, &str, &str); 6] = [
         (
             vec!["resolve", &unknown, "--strategy", "keep_remote"],
             "conflict_not_found",
@@ -593,11 +609,8 @@ async fn refusals_exit_2_say_why_and_change_nothing() {
             "conflict_not_found",
             "nonsense",
         ),
-        (
-            vec!["resolve", &id, "--strategy", "keep_both"],
-            "unknown_strategy",
-            "keep_both",
-        ),
+        // An unknown strategy is refused by the parser itself: see
+        // the_strategy_is_checked_by_the_parser_and_every_choice_is_listed.
         (
             vec!["resolve", &id, "--strategy", "merge"],
             "invalid_resolution",
@@ -705,10 +718,11 @@ async fn without_a_cloud_sync_refuses_and_status_says_not_configured() {
         "says what to set: {}",
         run.stderr
     );
+    // A setting to fix: exit 2, as for every error the person must fix.
     let message = cli
         .run(&["sync", "--json"])
         .await
-        .expect_json_error(1, "remote_not_configured");
+        .expect_json_error(2, "remote_not_configured");
     assert!(
         message.contains("Remote database not configured"),
         "{message}"
@@ -996,4 +1010,111 @@ async fn an_unknown_collection_is_a_typing_mistake() {
         .await;
     let message = run.expect_json_error(2, "unknown_collection");
     assert!(message.contains("bookingz"), "{message}");
+}
+
+/// Several hosts with `directConnection=true`, or a `tlsCAFile` that does not exist, can never
+/// connect: the driver refuses the string itself. That is a setting to fix (exit 2, naming
+/// the problem), not "cannot reach the cloud ... will sync by itself when it is back".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_string_the_driver_refuses_is_a_setting_to_fix_not_an_outage() {
+    let o = Office::start().await;
+    let missing_ca = std::env::temp_dir().join("templesync-no-such-dir/ca.pem");
+    let cases = [
+        (
+            "mongodb://u:Pw-n0t-echoed@127.0.0.1:1,127.0.0.1:2/?directConnection=true".to_string(),
+            "directConnection",
+        ),
+        (
+            format!(
+                "mongodb://u:Pw-n0t-echoed@127.0.0.1:1/?tls=true&tlsCAFile={}",
+                missing_ca.display()
+            ),
+            "ca.pem",
+        ),
+    ];
+    for (url, named) in cases {
+        let cli = Cli::new(o.pcs[0].url(), Some(url.clone()));
+        let run = cli.run(&["sync", "--json"]).await;
+        let message = run.expect_json_error(2, "invalid_connection_string");
+        assert!(
+            message.contains(named),
+            "{url}: names the problem: {message}"
+        );
+        assert!(
+            !message.contains("sync by itself"),
+            "{url}: nothing will mend by itself: {message}"
+        );
+        assert!(
+            !run.all_output().contains("Pw-n0t-echoed"),
+            "the password is never echoed:\n{}",
+            run.all_output()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_are_printed_for_every_shell_without_a_database() {
+    // Nothing listens there: completions must not need a database.
+    let cli = Cli::new("mongodb://127.0.0.1:1".into(), None);
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let run = cli.run(&["completions", shell]).await;
+        run.expect_code(0);
+        assert!(
+            run.stdout.contains("templesync"),
+            "{shell}:\n{}",
+            run.stdout
+        );
+        // clap's PowerShell script completes names, not values.
+        assert!(
+            shell == "powershell"
+                || (run.stdout.contains("rename_local") && run.stdout.contains("keep_remote")),
+            "{shell}: the strategies are completed:\n{}",
+            run.stdout
+        );
+    }
+    cli.run(&["completions", "tcsh"]).await.expect_code(2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_strategy_is_checked_by_the_parser_and_every_choice_is_listed() {
+    let cli = Cli::new("mongodb://127.0.0.1:1".into(), None);
+    let id = "0123456789abcdef01234567";
+    let run = cli
+        .run(&["resolve", id, "--strategy", "keep_both", "--json"])
+        .await;
+    let message = run.expect_json_error(2, "bad_arguments");
+    assert!(message.contains("keep_both"), "{message}");
+    for s in ["rename_local", "keep_remote", "keep_local", "merge"] {
+        assert!(message.contains(s), "lists {s}: {message}");
+    }
+}
+
+/// With `NO_COLOR` set, no escape codes, even where colours are forced otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_color_keeps_escape_codes_out_of_the_output() {
+    let cli = Cli::new("mongodb://127.0.0.1:1".into(), None);
+    let forced = cli
+        .run_with(
+            &["resolve", "x", "--strategy", "nope"],
+            &[("CLICOLOR_FORCE", "1")],
+        )
+        .await;
+    forced.expect_code(2);
+    assert!(
+        forced.all_output().contains('\u{1b}'),
+        "the check needs colours to be on without NO_COLOR:\n{}",
+        forced.all_output()
+    );
+    let plain = cli
+        .run_with(
+            &["resolve", "x", "--strategy", "nope"],
+            &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")],
+        )
+        .await;
+    plain.expect_code(2);
+    assert!(
+        !plain.all_output().contains('\u{1b}'),
+        "no escape codes under NO_COLOR:\n{:?}",
+        plain.all_output()
+    );
 }

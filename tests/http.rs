@@ -459,8 +459,10 @@ async fn every_endpoint_answers_in_the_documented_shape() {
             "GET /api/openapi.json",
             "GET /api/sync/config",
             "GET /api/sync/conflicts",
+            "GET /api/sync/conflicts/{id}",
             "GET /api/sync/logs",
             "GET /api/sync/network-status",
+            "GET /api/sync/overview",
             "GET /api/sync/status",
             "POST /api/sync/cloud",
             "POST /api/sync/conflicts/auto-resolve",
@@ -561,6 +563,30 @@ async fn every_endpoint_answers_in_the_documented_shape() {
     let edit = bookings.ok()[0].clone();
     assert_eq!(edit["type"], "update");
     let edit_id = edit["_id"].as_str().unwrap();
+
+    // GET /conflicts/{id}: the one conflict, as listed; an id that names none is a 404.
+    let one = s.get(&format!("/api/sync/conflicts/{edit_id}")).await;
+    assert_component(&spec, "Conflict", one.ok());
+    assert_eq!(one.body, edit, "one conflict reads as it is listed");
+    for unknown in [ObjectId::new().to_hex(), "not-an-id".to_string()] {
+        let msg = s
+            .get(&format!("/api/sync/conflicts/{unknown}"))
+            .await
+            .error(404, "conflict_not_found")
+            .to_string();
+        assert!(msg.contains(&unknown), "{msg}");
+        assert!(!msg.contains("--"), "no command-line flag over HTTP: {msg}");
+    }
+
+    // GET /overview: the state and its words, worked out by TempleSync, not by the screens.
+    let overview = s.get("/api/sync/overview").await;
+    assert_component(&spec, "Overview", overview.ok());
+    assert_eq!(overview.body["state"], "conflicts", "{:#}", overview.body);
+    assert_eq!(overview.body["title"], "Needs a decision");
+    assert_eq!(
+        overview.body["unresolvedConflicts"],
+        overview.body["status"]["unresolvedConflicts"]
+    );
 
     // POST /resolve: the original API's snake_case answer.
     let resolved = s
@@ -1048,6 +1074,8 @@ async fn without_a_reachable_cloud_syncs_are_refused_with_503() {
         assert!(msg.contains("MONGODB_CLOUD_URL"), "{msg}");
         let status = s.get("/api/sync/status").await;
         assert_eq!(status.ok()["remoteConfigured"], false);
+        let overview = s.get("/api/sync/overview").await;
+        assert_eq!(overview.ok()["state"], "not_configured");
         assert_eq!(status.body["isOnline"], false);
         s.get("/api/sync/network-status").await.ok();
     }
@@ -1070,6 +1098,43 @@ async fn without_a_reachable_cloud_syncs_are_refused_with_503() {
     assert!(!msg.contains("hunter2"), "no password in answers: {msg}");
     assert_eq!(s.get("/api/sync/status").await.ok()["isOnline"], false);
     assert!(!s.output().contains("hunter2"), "no password in the log");
+    drop(s);
+
+    // A connection string the driver refuses is a setting to fix: the same 503, but its own
+    // code and kind, and the overview says "failed" with the reason, not "offline".
+    setup.remote_url = Some(format!(
+        "mongodb://temple:hunter2@127.0.0.1:{port},127.0.0.1:{}/?directConnection=true",
+        port + 1
+    ));
+    let s = Serve::start(&setup);
+    // Once the first look at the cloud (and the start-up run it allows) is over.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let overview = loop {
+        let o = s.get("/api/sync/overview").await.ok().clone();
+        let settled = o["state"] != "checking" && o["state"] != "syncing";
+        if settled || Instant::now() > deadline {
+            break o;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(overview["state"], "failed", "{overview:#}");
+    assert_eq!(
+        overview["network"]["lastErrorKind"], "config",
+        "{overview:#}"
+    );
+    let msg = s
+        .post("/api/sync/sync", None)
+        .await
+        .error(503, "invalid_connection_string")
+        .to_string();
+    assert!(msg.contains("directConnection"), "names the problem: {msg}");
+    assert!(!msg.contains("hunter2"), "no password in answers: {msg}");
+    assert!(
+        overview["todo"]
+            .as_str()
+            .is_some_and(|t| t.contains("directConnection")),
+        "says what to fix: {overview:#}"
+    );
 }
 
 #[cfg(unix)]

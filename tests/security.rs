@@ -257,7 +257,8 @@ async fn scram_and_tls_work_both_ways_refusals_say_why_and_no_secret_is_ever_wri
     let t = Instant::now();
     let out = untrusted.run(&["sync", "--json"]).await;
     record("sync with an untrusted certificate", &out);
-    let message = expect_json_error(&out, 1, "certificate_rejected");
+    // A setting to fix (the tlsCAFile): exit 2, as for every error the person must fix.
+    let message = expect_json_error(&out, 2, "certificate_rejected");
     assert!(
         message.contains("certificate") && message.contains(&format!("127.0.0.1:{}", cloud.port())),
         "names the certificate problem and the host: {message}"

@@ -4,17 +4,15 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use tauri::{AppHandle, Manager};
 use tauri_specta::Event;
-use templesync_engine::{Engine, Error, Monitor, MonitorEvent, MonitorOptions};
+use templesync_engine::{App, Engine, Error, Monitor, MonitorEvent, MonitorOptions, Overview};
 use tokio::sync::RwLock;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::connection::Connection;
 use crate::error::ErrorDto;
 use crate::events::{OverviewChanged, SyncActivity};
-use crate::state::{Facts, Overview, SyncState, sync_state};
 use crate::tray;
 
 pub struct Backend {
@@ -24,7 +22,8 @@ pub struct Backend {
 
 struct Inner {
     connection: Connection,
-    monitor: Option<Monitor>,
+    /// The application layer over the running monitor.
+    app: Option<App>,
     /// Why the databases could not be opened (e.g. a malformed connection string).
     problem: Option<ErrorDto>,
     forwarder: Option<tauri::async_runtime::JoinHandle<()>>,
@@ -39,7 +38,7 @@ impl Backend {
             options,
             inner: RwLock::new(Inner {
                 connection,
-                monitor: None,
+                app: None,
                 problem: None,
                 forwarder: None,
                 starting: true,
@@ -61,7 +60,7 @@ impl Backend {
                     Ok(engine) => {
                         let monitor = Monitor::start(engine, self.options.clone());
                         inner.forwarder = Some(forward(app.clone(), &monitor));
-                        inner.monitor = Some(monitor);
+                        inner.app = Some(App::with_monitor(monitor));
                         tracing::info!(settings = ?inner.connection.settings, "monitoring started");
                     }
                     Err(e) => {
@@ -80,18 +79,23 @@ impl Backend {
         stop(&mut *self.inner.write().await).await;
     }
 
-    /// The running monitor, or why there is none.
-    pub async fn monitor(&self) -> Result<Monitor, ErrorDto> {
+    /// The application layer over the running monitor, or why there is none.
+    pub async fn app(&self) -> Result<App, ErrorDto> {
         let inner = self.inner.read().await;
-        match (&inner.monitor, &inner.problem) {
-            (Some(m), _) => Ok(m.clone()),
+        match (&inner.app, &inner.problem) {
+            (Some(a), _) => Ok(a.clone()),
             (None, Some(p)) => Err(p.clone()),
             (None, None) => Err(Error::RemoteNotConfigured.into()),
         }
     }
 
+    pub async fn monitor(&self) -> Result<Monitor, ErrorDto> {
+        let app = self.app().await?;
+        Ok(app.monitor().expect("the app runs over a monitor").clone())
+    }
+
     pub async fn engine(&self) -> Result<Engine, ErrorDto> {
-        Ok(self.monitor().await?.engine().clone())
+        Ok(self.app().await?.engine().clone())
     }
 
     pub async fn connection(&self) -> Connection {
@@ -99,33 +103,13 @@ impl Backend {
     }
 
     pub async fn overview(&self) -> Overview {
-        let (monitor, problem, starting) = {
+        let (app, problem, starting) = {
             let inner = self.inner.read().await;
-            (inner.monitor.clone(), inner.problem.clone(), inner.starting)
+            (inner.app.clone(), inner.problem.clone(), inner.starting)
         };
-        let Some(monitor) = monitor else {
-            return Overview {
-                state: if starting {
-                    SyncState::Checking
-                } else {
-                    SyncState::NotConfigured
-                },
-                status: None,
-                network: None,
-                problem,
-            };
-        };
-        let network = monitor.status();
-        let (status, problem) = match monitor.sync_status().await {
-            Ok(s) => (Some(s), None),
-            Err(e) => (None, Some(ErrorDto::from(e))),
-        };
-        let facts = Facts::of(true, status.as_ref(), Some(&network));
-        Overview {
-            state: sync_state(&facts),
-            status,
-            network: Some(network),
-            problem,
+        match app {
+            Some(app) => app.overview().await,
+            None => Overview::without_engine(starting, problem),
         }
     }
 }
@@ -134,7 +118,7 @@ async fn stop(inner: &mut Inner) {
     if let Some(f) = inner.forwarder.take() {
         f.abort();
     }
-    if let Some(m) = inner.monitor.take() {
+    if let Some(m) = inner.app.take().as_ref().and_then(App::monitor) {
         m.shutdown().await;
     }
     inner.problem = None;
@@ -164,7 +148,7 @@ fn forward(app: AppHandle, monitor: &Monitor) -> tauri::async_runtime::JoinHandl
 /// Reads the overview and shows it in the tray and the window.
 pub async fn publish(app: &AppHandle) {
     let overview = app.state::<Backend>().overview().await;
-    tray::show(app, &tray::look_of(&overview, Utc::now()));
+    tray::show(app, &tray::look_of(&overview));
     let _ = OverviewChanged(overview).emit(app);
 }
 

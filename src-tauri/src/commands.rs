@@ -5,16 +5,16 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, State};
+use templesync_engine::app::AUTO_RESOLVE_LIMITS;
 use templesync_engine::settings::host_of;
 use templesync_engine::{
-    AutoResolveReport, CloudChoice, Conflict, Engine, Resolution, ResolveOutcome, ResolveValue,
-    Strategy, SyncConfig, SyncRun, VerifyReport,
+    AutoResolveReport, CloudChoice, Conflict, Decision, Engine, Overview, ResolveOutcome,
+    ResolveValue, SettingsChange, Strategy, SyncConfig, SyncRun, VerifyReport, Via,
 };
 
 use crate::backend::{Backend, publish};
 use crate::connection::{self, Connection, ConnectionInput, ConnectionView, Preferences, Source};
 use crate::error::ErrorDto;
-use crate::state::Overview;
 
 type Answer<T> = Result<T, ErrorDto>;
 
@@ -29,7 +29,7 @@ pub async fn overview(backend: State<'_, Backend>) -> Answer<Overview> {
 #[tauri::command]
 #[specta::specta]
 pub async fn sync_now(backend: State<'_, Backend>) -> Answer<SyncRun> {
-    Ok(backend.monitor().await?.sync_now(None).await?)
+    Ok(backend.app().await?.sync_now(Vec::new(), None).await?)
 }
 
 /// A person's choice about a cloud that is not the one this computer last synced with.
@@ -51,7 +51,7 @@ pub async fn verify(repair: bool, backend: State<'_, Backend>) -> Answer<VerifyR
 #[tauri::command]
 #[specta::specta]
 pub async fn sync_history(limit: u32, backend: State<'_, Backend>) -> Answer<Vec<SyncRun>> {
-    Ok(backend.engine().await?.logs(limit.clamp(1, 500)).await?)
+    Ok(backend.app().await?.history(limit).await?)
 }
 
 /// The unresolved conflicts, or all of them; newest first.
@@ -62,32 +62,23 @@ pub async fn conflicts(
     backend: State<'_, Backend>,
 ) -> Answer<Vec<Conflict>> {
     let which = if include_resolved { None } else { Some(false) };
-    Ok(backend.engine().await?.conflicts(which, None).await?)
+    Ok(backend.app().await?.conflicts(which, None).await?)
 }
 
 #[tauri::command]
 #[specta::specta]
 pub async fn conflict(id: String, backend: State<'_, Backend>) -> Answer<Conflict> {
-    Ok(backend.engine().await?.conflict(&id).await?)
+    Ok(backend.app().await?.conflict(&id).await?)
 }
 
 /// A person's decision on a conflict.
 #[derive(Debug, Clone, Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
 pub struct Choice {
-    pub strategy: ChoiceStrategy,
+    pub strategy: Strategy,
     /// The new value (rename, merge); `None` takes the engine's suggestion.
     pub value: Option<ChoiceValue>,
     pub notes: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, specta::Type)]
-#[serde(rename_all = "snake_case")]
-pub enum ChoiceStrategy {
-    KeepLocal,
-    KeepRemote,
-    Merge,
-    RenameLocal,
 }
 
 /// A value typed by a person (stored with the type of the value it replaces), or a JSON
@@ -100,20 +91,15 @@ pub enum ChoiceValue {
 }
 
 impl Choice {
-    fn resolution(self, by: String) -> Resolution {
-        let strategy = match self.strategy {
-            ChoiceStrategy::KeepLocal => Strategy::KeepLocal,
-            ChoiceStrategy::KeepRemote => Strategy::KeepRemote,
-            ChoiceStrategy::Merge => Strategy::Merge,
-            ChoiceStrategy::RenameLocal => Strategy::RenameLocal,
-        };
-        let value = self.value.map(|v| match v {
-            ChoiceValue::Text(t) => ResolveValue::Text(t),
-            ChoiceValue::Json(j) => ResolveValue::Json(j),
-        });
-        Resolution {
-            notes: self.notes.filter(|n| !n.trim().is_empty()),
-            ..Resolution::new(strategy, value, by)
+    fn decision(self, by: String) -> Decision {
+        Decision {
+            strategy: self.strategy,
+            value: self.value.map(|v| match v {
+                ChoiceValue::Text(t) => ResolveValue::Text(t),
+                ChoiceValue::Json(j) => ResolveValue::Json(j),
+            }),
+            notes: self.notes,
+            by: Some(by),
         }
     }
 }
@@ -127,46 +113,44 @@ pub async fn resolve_conflict(
     app: AppHandle,
     backend: State<'_, Backend>,
 ) -> Answer<ResolveOutcome> {
-    let by = resolver(&app);
+    let decision = choice.decision(your_name(&app));
     let outcome = backend
-        .engine()
+        .app()
         .await?
-        .resolve(&id, choice.resolution(by))
+        .resolve(&id, decision, Via::Desktop)
         .await?;
     publish(&app).await;
     Ok(outcome)
 }
 
-/// Settles the simple cases; leaves the rest for a person.
+/// Settles the simple cases (as many as one request may); leaves the rest for a person.
 #[tauri::command]
 #[specta::specta]
 pub async fn auto_resolve(
     app: AppHandle,
     backend: State<'_, Backend>,
 ) -> Answer<AutoResolveReport> {
+    let max = *AUTO_RESOLVE_LIMITS.end();
+    let by = your_name(&app);
     let report = backend
-        .engine()
+        .app()
         .await?
-        .auto_resolve(500, &resolver(&app))
+        .auto_resolve(max, Some(&by), Via::Desktop)
         .await?;
     publish(&app).await;
     Ok(report)
 }
 
-/// Who is recorded as having settled a conflict.
-fn resolver(app: &AppHandle) -> String {
-    Some(connection::preferences(app).your_name)
-        .filter(|n| !n.trim().is_empty())
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("USERNAME").ok())
-        .unwrap_or_else(|| "TempleSync app".to_string())
+/// The name set in the app's preferences (blank: the application layer picks one).
+fn your_name(app: &AppHandle) -> String {
+    connection::preferences(app).your_name
 }
 
 /// The sync settings (`sync_config`).
 #[tauri::command]
 #[specta::specta]
 pub async fn sync_settings(backend: State<'_, Backend>) -> Answer<SyncConfig> {
-    Ok(backend.engine().await?.config().await?)
+    Ok(backend.app().await?.settings().await?)
 }
 
 /// Validates and stores the sync settings; the monitor picks them up at once.
@@ -176,10 +160,8 @@ pub async fn save_sync_settings(
     config: SyncConfig,
     backend: State<'_, Backend>,
 ) -> Answer<SyncConfig> {
-    let monitor = backend.monitor().await?;
-    let saved = monitor.engine().set_config(&config).await?;
-    monitor.config_changed();
-    Ok(saved)
+    let change = SettingsChange::Whole(config);
+    Ok(backend.app().await?.change_settings(change).await?)
 }
 
 /// The connection in use, passwords masked.

@@ -140,7 +140,7 @@ pub fn save(app: &AppHandle, settings: &Settings) -> Result<(), ErrorDto> {
         cloud_url: settings.remote_url.clone(),
         database: settings.database.clone(),
     };
-    let value = serde_json::to_value(saved).map_err(|e| ErrorDto::not_saved("settings", e))?;
+    let value = serde_json::to_value(saved).map_err(|e| crate::error::not_saved("settings", e))?;
     put(app, CONNECTION_KEY, value)
 }
 
@@ -163,18 +163,18 @@ pub fn preferences(app: &AppHandle) -> Preferences {
 }
 
 pub fn save_preferences(app: &AppHandle, p: &Preferences) -> Result<(), ErrorDto> {
-    let value = serde_json::to_value(p).map_err(|e| ErrorDto::not_saved("preferences", e))?;
+    let value = serde_json::to_value(p).map_err(|e| crate::error::not_saved("preferences", e))?;
     put(app, PREFERENCES_KEY, value)
 }
 
 fn put(app: &AppHandle, key: &str, value: serde_json::Value) -> Result<(), ErrorDto> {
     let store = app
         .store(STORE_FILE)
-        .map_err(|e| ErrorDto::not_saved("settings", e))?;
+        .map_err(|e| crate::error::not_saved("settings", e))?;
     store.set(key, value);
     store
         .save()
-        .map_err(|e| ErrorDto::not_saved("settings", e))?;
+        .map_err(|e| crate::error::not_saved("settings", e))?;
     // It holds the database passwords.
     #[cfg(unix)]
     if let Ok(path) = tauri_plugin_store::resolve_store_path(app, STORE_FILE) {

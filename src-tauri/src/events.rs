@@ -3,7 +3,7 @@
 use serde::Serialize;
 use templesync_engine::MonitorEvent;
 
-use crate::state::Overview;
+use templesync_engine::Overview;
 
 /// What the monitor reports as it happens: runs starting and ending, live progress per
 /// collection, connectivity changes.

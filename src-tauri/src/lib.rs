@@ -9,7 +9,6 @@ mod commands;
 mod connection;
 mod error;
 mod events;
-pub mod state;
 pub mod tray;
 
 use std::time::Duration;
@@ -46,6 +45,12 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             events::SyncActivity,
             events::OverviewChanged
         ])
+        // The application layer's limit, for the web screens (which call REST) to ask for it
+        // rather than copy it.
+        .constant(
+            "AUTO_RESOLVE_MAX",
+            *templesync_engine::app::AUTO_RESOLVE_LIMITS.end(),
+        )
         // Counts of documents and runs: far below 2^53.
         .dangerously_cast_bigints_to_number()
         // One TypeScript type per Rust type (not one for each direction).

@@ -9,37 +9,37 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 /** Commands */
 export const commands = {
 	/**  The status bar: state, last sync, conflicts, connectivity. */
-	overview: () => typedError<Overview, ErrorDto>(__TAURI_INVOKE("overview")),
+	overview: () => typedError<Overview, ErrorBody>(__TAURI_INVOKE("overview")),
 	/**  Syncs now and waits for the run; progress arrives as `SyncActivity` events. */
-	syncNow: () => typedError<SyncRun, ErrorDto>(__TAURI_INVOKE("sync_now")),
+	syncNow: () => typedError<SyncRun, ErrorBody>(__TAURI_INVOKE("sync_now")),
 	/**  The runs, newest first. */
-	syncHistory: (limit: number) => typedError<SyncRun[], ErrorDto>(__TAURI_INVOKE("sync_history", { limit })),
+	syncHistory: (limit: number) => typedError<SyncRun[], ErrorBody>(__TAURI_INVOKE("sync_history", { limit })),
 	/**  The unresolved conflicts, or all of them; newest first. */
-	conflicts: (includeResolved: boolean) => typedError<Conflict[], ErrorDto>(__TAURI_INVOKE("conflicts", { includeResolved })),
-	conflict: (id: string) => typedError<Conflict, ErrorDto>(__TAURI_INVOKE("conflict", { id })),
+	conflicts: (includeResolved: boolean) => typedError<Conflict[], ErrorBody>(__TAURI_INVOKE("conflicts", { includeResolved })),
+	conflict: (id: string) => typedError<Conflict, ErrorBody>(__TAURI_INVOKE("conflict", { id })),
 	/**  Settles one conflict; the next sync carries the decision out. */
-	resolveConflict: (id: string, choice: Choice) => typedError<ResolveOutcome, ErrorDto>(__TAURI_INVOKE("resolve_conflict", { id, choice })),
-	/**  Settles the simple cases; leaves the rest for a person. */
-	autoResolve: () => typedError<AutoResolveReport, ErrorDto>(__TAURI_INVOKE("auto_resolve")),
+	resolveConflict: (id: string, choice: Choice) => typedError<ResolveOutcome, ErrorBody>(__TAURI_INVOKE("resolve_conflict", { id, choice })),
+	/**  Settles the simple cases (as many as one request may); leaves the rest for a person. */
+	autoResolve: () => typedError<AutoResolveReport, ErrorBody>(__TAURI_INVOKE("auto_resolve")),
 	/**  A person's choice about a cloud that is not the one this computer last synced with. */
-	chooseCloud: (choice: CloudChoice) => typedError<null, ErrorDto>(__TAURI_INVOKE("choose_cloud", { choice })),
+	chooseCloud: (choice: CloudChoice) => typedError<null, ErrorBody>(__TAURI_INVOKE("choose_cloud", { choice })),
 	/**
 	 *  Both sides compared by content; with `repair`, the differing documents are listed for the
 	 *  next sync.
 	 */
-	verify: (repair: boolean) => typedError<VerifyReport, ErrorDto>(__TAURI_INVOKE("verify", { repair })),
+	verify: (repair: boolean) => typedError<VerifyReport, ErrorBody>(__TAURI_INVOKE("verify", { repair })),
 	/**  The sync settings (`sync_config`). */
-	syncSettings: () => typedError<SyncConfig, ErrorDto>(__TAURI_INVOKE("sync_settings")),
+	syncSettings: () => typedError<SyncConfig, ErrorBody>(__TAURI_INVOKE("sync_settings")),
 	/**  Validates and stores the sync settings; the monitor picks them up at once. */
-	saveSyncSettings: (config: SyncConfig) => typedError<SyncConfig, ErrorDto>(__TAURI_INVOKE("save_sync_settings", { config })),
+	saveSyncSettings: (config: SyncConfig) => typedError<SyncConfig, ErrorBody>(__TAURI_INVOKE("save_sync_settings", { config })),
 	/**  The connection in use, passwords masked. */
-	connection: () => typedError<ConnectionView, ErrorDto>(__TAURI_INVOKE("connection")),
+	connection: () => typedError<ConnectionView, ErrorBody>(__TAURI_INVOKE("connection")),
 	/**  Tries the typed settings without saving them. */
-	testConnection: (input: ConnectionInput) => typedError<ConnectionTest, ErrorDto>(__TAURI_INVOKE("test_connection", { input })),
+	testConnection: (input: ConnectionInput) => typedError<ConnectionTest, ErrorBody>(__TAURI_INVOKE("test_connection", { input })),
 	/**  Saves the connection settings in the app and reconnects with them. */
-	saveConnection: (input: ConnectionInput) => typedError<ConnectionView, ErrorDto>(__TAURI_INVOKE("save_connection", { input })),
-	preferences: () => typedError<Preferences, ErrorDto>(__TAURI_INVOKE("preferences")),
-	savePreferences: (preferences: Preferences) => typedError<Preferences, ErrorDto>(__TAURI_INVOKE("save_preferences", { preferences })),
+	saveConnection: (input: ConnectionInput) => typedError<ConnectionView, ErrorBody>(__TAURI_INVOKE("save_connection", { input })),
+	preferences: () => typedError<Preferences, ErrorBody>(__TAURI_INVOKE("preferences")),
+	savePreferences: (preferences: Preferences) => typedError<Preferences, ErrorBody>(__TAURI_INVOKE("save_preferences", { preferences })),
 };
 
 /** Events */
@@ -47,6 +47,9 @@ export const events = {
 	overviewChanged: makeEvent<OverviewChanged, OverviewChanged>("overview-changed"),
 	syncActivity: makeEvent<SyncActivity, SyncActivity>("sync-activity"),
 };
+
+/* Constants */
+export const AUTO_RESOLVE_MAX = 1000 as const;
 
 /* Types */
 /**  One line of an auto-resolve report. */
@@ -73,13 +76,11 @@ export type Check = {
 
 /**  A person's decision on a conflict. */
 export type Choice = {
-	strategy: ChoiceStrategy,
+	strategy: Strategy,
 	/**  The new value (rename, merge); `None` takes the engine's suggestion. */
 	value: ChoiceValue | null,
 	notes: string | null,
 };
-
-export type ChoiceStrategy = "keep_local" | "keep_remote" | "merge" | "rename_local";
 
 /**
  *  A value typed by a person (stored with the type of the value it replaces), or a JSON
@@ -196,14 +197,40 @@ export type DocumentError = {
 	message: string,
 };
 
-export type ErrorDto = {
+/**
+ *  An error as it crosses IPC and HTTP: `{ code, message }`, plus its kind and the field at
+ *  fault where there is one. Front ends branch on `code` or `kind`, never on `message`.
+ */
+export type ErrorBody = {
 	/**  A stable code such as `remote_unreachable` or `invalid_config`. */
 	code: string,
 	/**  What happened and what to do, in plain words (never a password). */
 	message: string,
-	/**  The setting at fault, for `invalid_config` (to show the message next to it). */
+	kind: ErrorKind,
+	/**  The setting or parameter at fault (to show the message next to it). */
 	field: string | null,
 };
+
+/**
+ *  What kind of trouble an error is, defined once: each front end maps the kind, once, to
+ *  what it shows (an exit code, an HTTP status, a screen). See `docs/operations.md`.
+ * 
+ *  | kind          | exit | HTTP | meaning                                                   |
+ *  |---------------|------|------|-----------------------------------------------------------|
+ *  | `input`       | 2    | 400  | what was asked is wrong: ask differently                  |
+ *  | `not_found`   | 2    | 404  | what was asked about does not exist                       |
+ *  | `busy`        | 1    | 409  | not now: a run is going on; try again when it ends        |
+ *  | `refused`     | 2    | 409  | the state refuses it until a person acts (already decided)|
+ *  | `config`      | 2    | 503  | a setting of this installation is wrong: fix the setting  |
+ *  | `credentials` | 2    | 503  | a database refused the user name or password: fix them    |
+ *  | `unavailable` | 1    | 503  | a database cannot be reached now; it may work later       |
+ *  | `internal`    | 1    | 500  | unexpected                                                |
+ * 
+ *  Over HTTP, `config` and `credentials` are 503, not 400 or 401: the request is right, the
+ *  server cannot serve it until whoever runs TempleSync fixes its settings, and 401 belongs to
+ *  the API token (the web screens ask for the token again on 401).
+ */
+export type ErrorKind = "input" | "not_found" | "busy" | "refused" | "config" | "credentials" | "unavailable" | "internal";
 
 export type FieldView = {
 	path: string,
@@ -230,6 +257,11 @@ export type NetworkStatus = {
 	checkIntervalSeconds: number,
 	/**  Why the last check failed (no passwords in it). */
 	lastError: string | null,
+	/**
+	 *  What kind of trouble that was: `unavailable` waits for the network, `config` and
+	 *  `credentials` for a person to fix a setting.
+	 */
+	lastErrorKind: ErrorKind | null,
 	/**  Online/offline changes in the last hour. */
 	changesLastHour: number,
 	/**  Connectivity keeps coming and going: reconnect syncs wait until it has settled. */
@@ -241,15 +273,32 @@ export type NetworkStatus = {
 	followUpPending: boolean,
 };
 
-/**  Everything the status bar needs, in one answer (and one event). */
+/**
+ *  Everything a status screen needs, in one answer: the state, its words, what to do, and
+ *  the figures it was derived from.
+ */
 export type Overview = {
 	state: SyncState,
+	/**  The state in a few words ("Up to date", "Needs a decision"). */
+	title: string,
+	/**  The state in one sentence, for the tray and the first line of a status. */
+	headline: string,
+	/**  What to do now, when something waits for a person or explains why nothing moves. */
+	todo: string | null,
+	/**
+	 *  "Last sync 5 minutes ago, completed in 1.2 s", or "Not synced yet"; `None` when the
+	 *  history could not be read.
+	 */
+	lastSync: string | null,
+	/**  "Checked just now": when the cloud was last looked at. */
+	lastCheck: string | null,
+	unresolvedConflicts: number,
 	/**  The engine's status; `None` when not configured or the local database cannot be read. */
 	status: SyncStatus | null,
-	/**  The monitor's view of the cloud; `None` when not configured. */
+	/**  The monitor's view of the cloud; `None` without a monitor (the command line). */
 	network: NetworkStatus | null,
 	/**  Why the status could not be read, or why the databases could not be opened. */
-	problem: ErrorDto | null,
+	problem: ErrorBody | null,
 };
 
 /**
@@ -313,6 +362,9 @@ export type Source =
 "saved" | 
 /**  Nothing set: the defaults (no cloud). */
 "defaults";
+
+/**  How a person settles a conflict. */
+export type Strategy = "keep_local" | "keep_remote" | "merge" | "rename_local";
 
 /**
  *  What the monitor reports as it happens: runs starting and ending, live progress per
@@ -384,7 +436,9 @@ export type SyncState =
 "offline" | 
 /**  Conflicts need a person's decision. */
 "conflicts" | 
-/**  The last run failed, or the local database cannot be read. */
+/**  Nothing syncs by itself (automatic sync off, no schedule): only "Sync now" does. */
+"paused" | 
+/**  The last run failed, the local database cannot be read, or a setting must be fixed. */
 "failed";
 
 /**  The state of syncing, for `status` screens. */

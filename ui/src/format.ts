@@ -1,6 +1,6 @@
 // Words and numbers as office staff read them.
 
-import type { Conflict, ConflictKind, RunStatus, SyncRun, SyncState, Trigger, Value } from "./transport";
+import type { Conflict, ConflictKind, RunStatus, SyncRun, Trigger, Value } from "./transport";
 
 export function ago(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return "never";
@@ -40,16 +40,6 @@ export function total(m: Record<string, number> | null | undefined): number {
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
-
-export const stateTitle: Record<SyncState, string> = {
-  not_configured: "Not set up yet",
-  checking: "Checking the connection",
-  synced: "Up to date",
-  syncing: "Syncing",
-  offline: "Offline",
-  conflicts: "Needs a decision",
-  failed: "Sync did not finish",
-};
 
 export const triggerLabel: Record<Trigger, string> = {
   manual: "Sync now",

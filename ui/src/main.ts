@@ -11,7 +11,7 @@ import iconSynced from "../../icons/tray-synced.png";
 import iconSyncing from "../../icons/tray-syncing.png";
 import { go, live, onActivity, refreshOverview, route, setOverview, subscribe, syncNow } from "./app";
 import { fill, h } from "./dom";
-import { advice, ago, duration, plural, stateTitle } from "./format";
+import { advice, plural } from "./format";
 import { apiToken, backend, checkApiToken, setApiToken } from "./transport";
 import { mountConflicts } from "./screens/conflicts";
 import { mountHistory } from "./screens/history";
@@ -22,7 +22,7 @@ import { mountStatus } from "./screens/status";
 const root = document.getElementById("app")!;
 
 const stateIcon = (state: string): string =>
-  ({ synced: iconSynced, syncing: iconSyncing, checking: iconSyncing, offline: iconOffline, not_configured: iconOffline })[state] ?? iconConflicts;
+  ({ synced: iconSynced, syncing: iconSyncing, checking: iconSyncing, offline: iconOffline, not_configured: iconOffline, paused: iconOffline })[state] ?? iconConflicts;
 
 document.head.append(h("link", { rel: "icon", type: "image/png", href: appIcon }));
 
@@ -46,7 +46,8 @@ function renderBand(): void {
   band.className = `band state-${state}`;
   band.dataset.state = state;
   if (bandIcon.getAttribute("src") !== stateIcon(state)) bandIcon.src = stateIcon(state);
-  bandTitle.textContent = stateTitle[state as keyof typeof stateTitle] ?? state;
+  // The words come with the overview; a run this window started shows before the next one.
+  bandTitle.textContent = state === o?.state ? o.title : state === "syncing" ? "Syncing" : "Checking the connection";
   const s = o?.status;
   const lines: (HTMLElement | string)[] = [];
   if (state === "syncing") {
@@ -56,11 +57,8 @@ function renderBand(): void {
         ? `${plural(p.reduce((a, x) => a + x.pushed, 0), "change")} sent, ${plural(p.reduce((a, x) => a + x.pulled, 0), "change")} received so far`
         : "Comparing this computer's records with the cloud…",
     );
-  } else if (s?.lastSyncTime) {
-    const how = s.lastSyncStatus === "completed" ? `completed in ${duration(s.lastSyncDuration)}` : (s.lastSyncStatus ?? "");
-    lines.push(`Last sync ${ago(s.lastSyncTime)}, ${how}`);
-  } else if (o?.status) {
-    lines.push("Not synced yet");
+  } else if (o?.lastSync) {
+    lines.push(o.lastSync);
   }
   if (s && s.unresolvedConflicts > 0) {
     lines.push(
@@ -84,14 +82,7 @@ function problemText(): string | null {
     const extra = advice(err.code);
     return extra ? `${err.message}. ${extra}` : err.message;
   }
-  if (o?.state === "offline") {
-    const why = o.network?.lastError ?? o.status?.offlineReason;
-    return why ?? "Cannot reach the cloud database: check the internet connection; TempleSync will sync by itself when it is back.";
-  }
-  if (o?.state === "failed" && o.status?.lastSyncError) {
-    return `The last sync stopped: ${o.status.lastSyncError}`;
-  }
-  return o?.status?.clockWarning ?? null;
+  return o?.todo ?? null;
 }
 
 // ---- The sidebar (links built once; the current one and the badge updated in place) ----

@@ -5,6 +5,7 @@
 // only ever see the `Backend` interface below.
 
 import {
+  AUTO_RESOLVE_MAX,
   commands,
   events,
   type AutoResolveReport,
@@ -15,14 +16,11 @@ import {
   type ConnectionTest,
   type ConnectionView,
   type MonitorEvent,
-  type NetworkStatus,
   type Overview,
   type Preferences,
   type ResolveOutcome,
   type SyncConfig,
   type SyncRun,
-  type SyncState,
-  type SyncStatus,
   type Value,
   type VerifyReport,
 } from "./bindings";
@@ -184,28 +182,27 @@ export function typedValue(text: string, replaces: Value | undefined): Value {
   }
 }
 
-/** The same rules as src-tauri/src/state.rs (`sync_state`). */
-export function deriveState(status: SyncStatus | null, network: NetworkStatus | null): SyncState {
-  if (status && !status.remoteConfigured) return "not_configured";
-  if (network?.isSyncing || status?.isSyncing) return "syncing";
-  if (!status) return "failed";
-  if (!network?.lastCheck) return "checking";
-  if (!network.isOnline) return "offline";
-  if (status.unresolvedConflicts > 0) return "conflicts";
-  if (status.lastSyncStatus === "failed") return "failed";
-  return "synced";
-}
-
 function browser(): Backend {
   const overviewListeners: ((o: Overview) => void)[] = [];
+  // The state and its words come from TempleSync; only "the office PC did not answer" is
+  // this side's to say.
   const overview = async (): Promise<Overview> => {
-    const network = await api<NetworkStatus>("GET", "/api/sync/network-status").catch(() => null);
     try {
-      const status = await api<SyncStatus>("GET", "/api/sync/status");
-      return { state: deriveState(status, network), status, network, problem: null };
+      return await api<Overview>("GET", "/api/sync/overview");
     } catch (e) {
       const err = e instanceof AppError ? e : new AppError("internal", String(e));
-      return { state: "failed", status: null, network, problem: { code: err.code, message: err.message, field: null } };
+      return {
+        state: "failed",
+        title: "No answer from the office PC",
+        headline: err.message,
+        todo: null,
+        lastSync: null,
+        lastCheck: null,
+        unresolvedConflicts: 0,
+        status: null,
+        network: null,
+        problem: { code: err.code, message: err.message, kind: "unavailable", field: null },
+      };
     }
   };
   const publish = async () => {
@@ -230,15 +227,7 @@ function browser(): Backend {
     }
     return { yourName: "", syncAfterResolve: false, ...saved };
   };
-  // The API lists conflicts but has no path for one: look among the open ones first (what
-  // a person opens), then among all.
-  const conflict = async (id: string): Promise<Conflict> => {
-    const open = await api<Conflict[]>("GET", "/api/sync/conflicts?resolved=false");
-    const found =
-      open.find((c) => c._id === id) ?? (await api<Conflict[]>("GET", "/api/sync/conflicts")).find((c) => c._id === id);
-    if (!found) throw new AppError("conflict_not_found", "This conflict is no longer recorded: go back to the list");
-    return found;
-  };
+  const conflict = (id: string): Promise<Conflict> => api("GET", `/api/sync/conflicts/${encodeURIComponent(id)}`);
   const notHere = () =>
     Promise.reject(
       new AppError(
@@ -276,7 +265,7 @@ function browser(): Backend {
     },
     autoResolve: async () => {
       const r = await api<AutoResolveReport>("POST", "/api/sync/conflicts/auto-resolve", {
-        max: 500,
+        max: AUTO_RESOLVE_MAX,
         resolvedBy: prefs().yourName?.trim() || "browser",
       });
       void publish();

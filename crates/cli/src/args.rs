@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::PossibleValue;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use templesync_engine::Strategy;
 
 const COMMON_COMMANDS: &str = "\
 Most common commands:
@@ -83,9 +85,9 @@ pub enum Command {
         /// The conflict ID, as shown by `templesync conflicts`
         id: String,
 
-        /// How to settle it: rename_local, keep_remote, keep_local or merge
+        /// How to settle it
         #[arg(long, short, value_name = "STRATEGY")]
-        strategy: String,
+        strategy: StrategyArg,
 
         /// The new value to use (for rename_local, keep_local or merge)
         #[arg(long, value_name = "VALUE")]
@@ -142,6 +144,18 @@ pub enum Command {
         choice: CloudAction,
     },
 
+    /// Stop syncing by itself (automatic runs and the schedule); `templesync sync` still works
+    Pause,
+
+    /// Sync by itself again after `templesync pause`
+    Resume,
+
+    /// Print a shell completion script, e.g. `templesync completions bash > /etc/bash_completion.d/templesync`
+    Completions {
+        /// The shell to complete for
+        shell: clap_complete::Shell,
+    },
+
     /// Serve the REST API for the temple's other software, and keep syncing in the background
     /// (see docs/operations.md)
     Serve {
@@ -156,6 +170,33 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         token_file: Option<PathBuf>,
     },
+}
+
+/// `--strategy`: the engine's strategies, checked and completed by clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StrategyArg(pub Strategy);
+
+static STRATEGIES: [StrategyArg; 4] = [
+    StrategyArg(Strategy::ALL[0]),
+    StrategyArg(Strategy::ALL[1]),
+    StrategyArg(Strategy::ALL[2]),
+    StrategyArg(Strategy::ALL[3]),
+];
+
+impl ValueEnum for StrategyArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &STRATEGIES
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self.0 {
+            Strategy::RenameLocal => "give this computer's document a new value (--value)",
+            Strategy::KeepRemote => "keep the cloud's version",
+            Strategy::KeepLocal => "keep this computer's version",
+            Strategy::Merge => "combine both, with the value given by --value",
+        };
+        Some(PossibleValue::new(self.0.as_str()).help(help))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +266,23 @@ mod tests {
             other => panic!("parsed as {other:?}"),
         }
         assert!(Cli::try_parse_from(["templesync", "serve", "--bind", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn strategy_is_checked_by_the_parser_and_lists_every_choice() {
+        let cli = Cli::try_parse_from(["templesync", "resolve", "x", "-s", "keep_local"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Resolve {
+                strategy: StrategyArg(Strategy::KeepLocal),
+                ..
+            }
+        ));
+        let e = Cli::try_parse_from(["templesync", "resolve", "x", "-s", "keep_both"]).unwrap_err();
+        let text = e.to_string();
+        for s in Strategy::ALL {
+            assert!(text.contains(s.as_str()), "{text}");
+        }
     }
 
     #[test]

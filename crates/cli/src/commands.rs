@@ -1,11 +1,8 @@
 //! One handler per subcommand: parse the input, call the engine, hand the answer to
 //! [`Out`]. No formatting here; that is `output`'s job.
 
-use std::str::FromStr;
-
 use templesync_engine::{
-    CloudChoice, Engine, Resolution, ResolveValue, RunStatus, Settings, Strategy, SyncRequest,
-    Trigger,
+    App, CloudChoice, Decision, ResolveValue, RunStatus, Settings, SettingsChange, Via,
 };
 
 /// A sync that started but did not complete. Its results (with the error) were already
@@ -21,7 +18,7 @@ impl std::fmt::Display for RunFailed {
 
 impl std::error::Error for RunFailed {}
 
-use crate::args::{CloudAction, Command, ConfigAction, GlobalArgs};
+use crate::args::{CloudAction, Command, ConfigAction, GlobalArgs, StrategyArg};
 use crate::output::{self, Clock, Out};
 
 /// The connection settings: the environment (after `.env`), then the command-line overrides.
@@ -45,36 +42,8 @@ pub fn settings(global: &GlobalArgs, env: impl Fn(&str) -> Option<String>) -> Se
     s
 }
 
-/// Who is making a decision: `--by`, else the name logged in with (USER on Unix, USERNAME
-/// on Windows).
-fn person(by: Option<String>) -> String {
-    by.or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("USERNAME").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .filter(|s| !s.trim().is_empty())
-        .or_else(os_account)
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
-/// The name of the account this process runs as, from the system's user list (Linux), for
-/// when no login variable is set (services, cron).
-fn os_account() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_whitespace()
-        .next()?
-        .to_string();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let mut parts = l.split(':');
-        let name = parts.next()?;
-        (parts.nth(1)? == uid).then(|| name.to_string())
-    })
-}
-
-pub async fn run(command: Command, engine: &Engine, out: &Out) -> anyhow::Result<()> {
+pub async fn run(command: Command, app: &App, out: &Out) -> anyhow::Result<()> {
+    let engine = app.engine();
     match command {
         Command::Status => {
             let status = engine.status().await?;
@@ -82,13 +51,8 @@ pub async fn run(command: Command, engine: &Engine, out: &Out) -> anyhow::Result
         }
         Command::Sync { collections } => {
             out.text(&output::sync_start_text(&collections));
-            let collections = (!collections.is_empty()).then_some(collections);
-            let req = SyncRequest {
-                trigger: Trigger::Manual,
-                collections,
-            };
-            let run = engine.sync_with_progress(req, out.progress()).await?;
-            let unresolved = engine.conflicts(Some(false), None).await?.len() as u64;
+            let run = app.sync_now(collections, out.progress()).await?;
+            let unresolved = app.conflicts(Some(false), None).await?.len() as u64;
             out.show(&run, |r| output::sync_results_text(r, unresolved))?;
             match run.status {
                 RunStatus::Completed => Ok(()),
@@ -100,47 +64,51 @@ pub async fn run(command: Command, engine: &Engine, out: &Out) -> anyhow::Result
             }
         }
         Command::Conflicts { all, collection } => {
-            let list = engine
-                .conflicts(if all { None } else { Some(false) }, collection.as_deref())
-                .await?;
+            let which = if all { None } else { Some(false) };
+            let list = app.conflicts(which, collection.as_deref()).await?;
             out.show(&list, |l| output::conflicts_text(l, &Clock::system(), all))
         }
         Command::Resolve {
             id,
-            strategy,
+            strategy: StrategyArg(strategy),
             value,
             notes,
             by,
         } => {
-            let strategy = Strategy::from_str(&strategy)?;
-            let resolution = Resolution {
+            let decision = Decision {
                 strategy,
                 value: value.map(ResolveValue::Text),
                 notes,
-                by: person(by),
+                by,
             };
             out.text(&output::resolving_text(&id));
-            let outcome = engine.resolve(&id, resolution).await?;
+            let outcome = app.resolve(&id, decision, Via::CommandLine).await?;
             out.show(&outcome, |o| output::resolved_text(o, strategy.as_str()))
         }
         Command::AutoResolve { max, by } => {
             out.text(&output::auto_resolving_text(max));
-            let report = engine.auto_resolve(max, &person(by)).await?;
+            let report = app
+                .auto_resolve(max, by.as_deref(), Via::CommandLine)
+                .await?;
             out.show(&report, output::auto_resolve_text)
         }
         Command::Config { action: None } => {
-            let cfg = engine.config().await?;
+            let cfg = app.settings().await?;
             out.show(&cfg, |c| output::config_text(c, engine.settings()))
         }
         Command::Config {
             action: Some(ConfigAction::Set { assignments }),
         } => {
-            let next = engine.config().await?.with_assignments(&assignments)?;
-            let saved = engine.set_config(&next).await?;
+            let change = SettingsChange::Assignments(assignments);
+            let saved = app.change_settings(change).await?;
             out.show(&saved, |c| output::config_saved_text(c, engine.settings()))
         }
+        Command::Pause | Command::Resume => {
+            let saved = app.pause(matches!(command, Command::Pause)).await?;
+            out.show(&saved, |c| output::paused_text(c.auto_sync_enabled))
+        }
         Command::Logs { limit } => {
-            let runs = engine.logs(limit).await?;
+            let runs = app.history(limit).await?;
             out.show(&runs, |r| output::logs_text(r, &Clock::system()))
         }
         Command::Verify {
@@ -165,10 +133,21 @@ pub async fn run(command: Command, engine: &Engine, out: &Out) -> anyhow::Result
                 output::cloud_choice_text(choice)
             })
         }
+        Command::Completions { shell } => {
+            completions(shell);
+            Ok(())
+        }
         Command::Serve { bind, token_file } => {
             crate::serve::run(engine.clone(), crate::serve::Options { bind, token_file }).await
         }
     }
+}
+
+/// `templesync completions SHELL`: the completion script on standard output.
+pub fn completions(shell: clap_complete::Shell) {
+    use clap::CommandFactory;
+    let mut cmd = crate::args::Cli::command();
+    clap_complete::generate(shell, &mut cmd, "templesync", &mut std::io::stdout());
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use templesync_engine::{Engine, EngineOptions, Error};
 use tracing_subscriber::EnvFilter;
 
@@ -21,10 +20,15 @@ use crate::output::Out;
 
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let cli = match Cli::try_parse_from(&argv) {
+    let cli = match parse(&argv) {
         Ok(cli) => cli,
         Err(e) => return bad_arguments(e, argv.iter().any(|a| a == "--json")),
     };
+    // Needs no database: answered before any is opened.
+    if let Command::Completions { shell } = cli.command {
+        commands::completions(shell);
+        return ExitCode::SUCCESS;
+    }
     // Before any thread starts: loading `.env` sets process environment variables.
     let dotenv_problem = load_dotenv();
     // A server's log is its record of what happened: info by default. Commands show only
@@ -65,7 +69,8 @@ fn main() -> ExitCode {
             },
         )
         .await?;
-        let result = commands::run(cli.command, &engine, &out).await;
+        let app = templesync_engine::App::new(engine.clone());
+        let result = commands::run(cli.command, &app, &out).await;
         engine.shutdown().await;
         result
     });
@@ -76,6 +81,18 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(&e, &out),
     }
+}
+
+/// The command line, with clap's colours off under `NO_COLOR`.
+fn parse(argv: &[OsString]) -> Result<Cli, clap::Error> {
+    use clap::{ColorChoice, CommandFactory, FromArgMatches};
+    let color = if output::color_allowed() {
+        ColorChoice::Auto
+    } else {
+        ColorChoice::Never
+    };
+    let matches = Cli::command().color(color).try_get_matches_from(argv)?;
+    Cli::from_arg_matches(&matches)
 }
 
 /// Loads `.env` from the working directory; real environment variables win.
@@ -99,7 +116,7 @@ fn init_tracing(verbose: bool, default: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(verbose)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(std::io::stderr().is_terminal() && output::color_allowed())
         .init();
 }
 
@@ -125,23 +142,19 @@ fn bad_arguments(e: clap::Error, json: bool) -> ExitCode {
     ExitCode::from(e.exit_code().clamp(0, 255) as u8)
 }
 
-/// Exit code 2 for what the person typed or configured wrong, 1 for everything else (a run
-/// that failed or was refused, a database that cannot be reached).
+/// Exit code 2 when the person must fix something (what they typed, a setting, a password),
+/// 1 for everything else (a run that failed, a database that cannot be reached now, a run
+/// in progress). The engine says which kind an error is; this is the one place that maps it.
 fn exit_code(e: &Error) -> u8 {
-    match e {
-        Error::InvalidConfig { .. }
-        | Error::UnknownStrategy(_)
-        | Error::ConflictNotFound { .. }
-        | Error::ConflictAlreadyResolved { .. }
-        | Error::InvalidResolution { .. }
-        | Error::UnknownCollection { .. }
-        | Error::InvalidConnectionString { .. }
-        | Error::AuthenticationFailed { .. } => 2,
-        _ => 1,
+    if e.kind().is_for_the_user_to_fix() {
+        2
+    } else {
+        1
     }
 }
 
-/// A hint beyond the engine's message, where one helps.
+/// A hint beyond the engine's message, naming this command's own flags and subcommands
+/// (the engine's messages, shown by every front end, name none).
 fn hint(e: &Error) -> Option<String> {
     match e {
         Error::RemoteNotConfigured => {
@@ -149,8 +162,11 @@ fn hint(e: &Error) -> Option<String> {
                 .map(|d| d.display().to_string())
                 .unwrap_or_else(|_| ".".into());
             Some(format!(
-                "Hint: add a line such as\n  MONGODB_CLOUD_URL=mongodb+srv://USER:PASSWORD@cluster0.example.net\nto the .env file in {dir}, then check with: templesync status"
+                "Hint: add a line such as\n  MONGODB_CLOUD_URL=mongodb+srv://USER:PASSWORD@cluster0.example.net\nto the .env file in {dir} (or pass --remote-url), then check with: templesync status"
             ))
+        }
+        Error::ConflictNotFound { .. } => {
+            Some("Hint: list them with: templesync conflicts --all".to_string())
         }
         _ => None,
     }
@@ -195,7 +211,19 @@ mod tests {
             }),
             1
         );
-        assert_eq!(exit_code(&Error::RemoteNotConfigured), 1);
+        assert_eq!(
+            exit_code(&Error::RemoteNotConfigured),
+            2,
+            "a setting to fix is for the user"
+        );
+        assert_eq!(
+            exit_code(&Error::AuthenticationFailed {
+                side: templesync_engine::error::Side::Remote,
+                host: "h".into(),
+                setting: "MONGODB_CLOUD_URL",
+            }),
+            2
+        );
         assert_eq!(
             exit_code(&Error::RemoteUnreachable {
                 host: "h".into(),

@@ -124,33 +124,12 @@ impl Clock {
     }
 }
 
-/// How long ago `then` was, as a person says it: "just now", "5 min ago", "3 hours ago".
-pub fn relative_time(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = (now - then).num_seconds();
-    if secs < -60 {
-        return "in the future: check this computer's clock".to_string();
-    }
-    let mins = secs / 60;
-    let hours = mins / 60;
-    let days = hours / 24;
-    if secs < 60 {
-        "just now".to_string()
-    } else if mins < 60 {
-        format!("{mins} min ago")
-    } else if hours < 24 {
-        format!("{} ago", plural(hours as u64, "hour"))
-    } else {
-        format!("{} ago", plural(days as u64, "day"))
-    }
-}
+/// How long ago `then` was, in the words every front end uses.
+pub use templesync_engine::app::words::{ago as relative_time, plural};
 
-/// "1 document", "5 documents".
-pub fn plural(n: u64, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
-    }
+/// Whether output may carry colours: not when `NO_COLOR` is set (https://no-color.org).
+pub fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// A value from a document as a person reads it: text as is, anything else as JSON, long
@@ -862,6 +841,15 @@ pub fn config_saved_text(cfg: &SyncConfig, settings: &Settings) -> String {
     format!("✓ Saved\n\n{}", config_text(cfg, settings))
 }
 
+/// After `templesync pause` or `resume`.
+pub fn paused_text(auto_sync_enabled: bool) -> String {
+    if auto_sync_enabled {
+        "✓ Automatic sync is on again: TempleSync syncs by itself when the cloud is reachable.\n  A schedule (syncIntervalMinutes) is set with: templesync config set syncIntervalMinutes=60\n".to_string()
+    } else {
+        "✓ Paused: nothing syncs by itself (no automatic runs, no schedule).\n  Sync by hand with: templesync sync    Turn it back on with: templesync resume\n".to_string()
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // logs
 
@@ -973,17 +961,13 @@ mod tests {
     }
 
     #[test]
-    fn relative_time_reads_like_a_person_says_it() {
+    fn how_long_ago_is_worded_as_the_tray_and_the_screens_word_it() {
         let now = at(10, 35, 0);
-        assert_eq!(relative_time(at(10, 34, 30), now), "just now");
-        assert_eq!(relative_time(at(10, 30, 0), now), "5 min ago");
-        assert_eq!(relative_time(at(9, 35, 0), now), "1 hour ago");
-        assert_eq!(relative_time(at(7, 0, 0), now), "3 hours ago");
+        assert_eq!(relative_time(at(10, 30, 0), now), "5 minutes ago");
         assert_eq!(
-            relative_time(now - chrono::Duration::days(2), now),
-            "2 days ago"
+            relative_time(at(10, 30, 0), now),
+            templesync_engine::app::words::ago(at(10, 30, 0), now)
         );
-        assert!(relative_time(now + chrono::Duration::hours(1), now).contains("clock"));
     }
 
     #[test]
@@ -1162,7 +1146,7 @@ Conflicts detected:
         for line in [
             "✓ Cloud database: CONFIGURED (cluster0.example.net)\n",
             "Connection Status: 🔴 OFFLINE\n   Cannot reach the cloud database\n",
-            "Last Sync: 2025-10-19 10:30:00 (5 min ago)\n",
+            "Last Sync: 2025-10-19 10:30:00 (5 minutes ago)\n",
             "Duration: 15.20 seconds\n",
             "⚠ WARNING: 2 conflicts need resolution\n   Run: templesync conflicts\n",
             "⚠ CLOCK: This computer's clock is about 10 minutes fast",

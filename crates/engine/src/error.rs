@@ -9,7 +9,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "Remote database not configured: set MONGODB_CLOUD_URL in the environment or in a .env file, or pass --remote-url"
+        "Remote database not configured: set MONGODB_CLOUD_URL in the environment or in a .env file"
     )]
     RemoteNotConfigured,
 
@@ -52,7 +52,7 @@ pub enum Error {
     #[error("Sync is already in progress{holder}: wait for it to finish, then try again")]
     SyncInProgress { holder: String },
 
-    #[error("No conflict with id '{id}': list them with `templesync conflicts --all`")]
+    #[error("No conflict with id '{id}'")]
     ConflictNotFound { id: String },
 
     #[error("Conflict {id} is already resolved ({how})")]
@@ -60,6 +60,10 @@ pub enum Error {
 
     #[error("Invalid value for {field}: {reason}")]
     InvalidConfig { field: String, reason: String },
+
+    /// A parameter of a request (a limit, a count) that is not a setting.
+    #[error("Invalid value for {field}: {reason}")]
+    InvalidRequest { field: String, reason: String },
 
     #[error("Cannot resolve conflict {id}: {reason}")]
     InvalidResolution { id: String, reason: String },
@@ -90,6 +94,82 @@ pub enum Error {
         network: bool,
         side: Side,
     },
+}
+
+/// What kind of trouble an error is, defined once: each front end maps the kind, once, to
+/// what it shows (an exit code, an HTTP status, a screen). See `docs/operations.md`.
+///
+/// | kind          | exit | HTTP | meaning                                                   |
+/// |---------------|------|------|-----------------------------------------------------------|
+/// | `input`       | 2    | 400  | what was asked is wrong: ask differently                  |
+/// | `not_found`   | 2    | 404  | what was asked about does not exist                       |
+/// | `busy`        | 1    | 409  | not now: a run is going on; try again when it ends        |
+/// | `refused`     | 2    | 409  | the state refuses it until a person acts (already decided)|
+/// | `config`      | 2    | 503  | a setting of this installation is wrong: fix the setting  |
+/// | `credentials` | 2    | 503  | a database refused the user name or password: fix them    |
+/// | `unavailable` | 1    | 503  | a database cannot be reached now; it may work later       |
+/// | `internal`    | 1    | 500  | unexpected                                                |
+///
+/// Over HTTP, `config` and `credentials` are 503, not 400 or 401: the request is right, the
+/// server cannot serve it until whoever runs TempleSync fixes its settings, and 401 belongs to
+/// the API token (the web screens ask for the token again on 401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Input,
+    NotFound,
+    Busy,
+    Refused,
+    Config,
+    Credentials,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorKind {
+    /// Whether the person must change something (a value, a setting) before trying again.
+    pub fn is_for_the_user_to_fix(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Input
+                | ErrorKind::NotFound
+                | ErrorKind::Refused
+                | ErrorKind::Config
+                | ErrorKind::Credentials
+        )
+    }
+}
+
+/// An error as it crosses IPC and HTTP: `{ code, message }`, plus its kind and the field at
+/// fault where there is one. Front ends branch on `code` or `kind`, never on `message`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ErrorBody {
+    /// A stable code such as `remote_unreachable` or `invalid_config`.
+    pub code: String,
+    /// What happened and what to do, in plain words (never a password).
+    pub message: String,
+    pub kind: ErrorKind,
+    /// The setting or parameter at fault (to show the message next to it).
+    pub field: Option<String>,
+}
+
+impl From<&Error> for ErrorBody {
+    fn from(e: &Error) -> ErrorBody {
+        ErrorBody {
+            code: e.code().to_string(),
+            message: e.to_string(),
+            kind: e.kind(),
+            field: e.field().map(str::to_string),
+        }
+    }
+}
+
+impl From<Error> for ErrorBody {
+    fn from(e: Error) -> ErrorBody {
+        ErrorBody::from(&e)
+    }
 }
 
 /// Which of the two databases an operation talked to.
@@ -124,12 +204,52 @@ impl Error {
             Error::ConflictNotFound { .. } => "conflict_not_found",
             Error::ConflictAlreadyResolved { .. } => "conflict_already_resolved",
             Error::InvalidConfig { .. } => "invalid_config",
+            Error::InvalidRequest { .. } => "invalid_request",
             Error::InvalidResolution { .. } => "invalid_resolution",
             Error::UnknownStrategy(_) => "unknown_strategy",
             Error::UnknownCollection { .. } => "unknown_collection",
             Error::Interrupted(_) => "interrupted",
             Error::CloudChanged { .. } => "cloud_changed",
             Error::Database { .. } => "database_error",
+        }
+    }
+
+    /// What kind of trouble this is. Exhaustive on purpose: a new error needs a decision
+    /// about what every front end makes of it.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidConfig { .. }
+            | Error::InvalidRequest { .. }
+            | Error::InvalidResolution { .. }
+            | Error::UnknownStrategy(_)
+            | Error::UnknownCollection { .. } => ErrorKind::Input,
+            Error::ConflictNotFound { .. } => ErrorKind::NotFound,
+            Error::SyncInProgress { .. } => ErrorKind::Busy,
+            Error::ConflictAlreadyResolved { .. } | Error::CloudChanged { .. } => {
+                ErrorKind::Refused
+            }
+            Error::RemoteNotConfigured
+            | Error::InvalidConnectionString { .. }
+            | Error::CertificateRejected { .. } => ErrorKind::Config,
+            Error::AuthenticationFailed { .. } => ErrorKind::Credentials,
+            Error::RemoteUnreachable { .. }
+            | Error::LocalUnreachable { .. }
+            | Error::Interrupted(_) => ErrorKind::Unavailable,
+            Error::Database { transient, .. } => {
+                if *transient {
+                    ErrorKind::Unavailable
+                } else {
+                    ErrorKind::Internal
+                }
+            }
+        }
+    }
+
+    /// The setting or parameter at fault, where one is.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::InvalidConfig { field, .. } | Error::InvalidRequest { field, .. } => Some(field),
+            _ => None,
         }
     }
 
@@ -310,6 +430,10 @@ mod tests {
                 field: "f".into(),
                 reason: "r".into(),
             },
+            Error::InvalidRequest {
+                field: "f".into(),
+                reason: "r".into(),
+            },
             Error::InvalidResolution {
                 id: "x".into(),
                 reason: "r".into(),
@@ -343,5 +467,42 @@ mod tests {
             msg.contains("MONGODB_CLOUD_URL"),
             "the message must say what to set"
         );
+    }
+
+    #[test]
+    fn engine_messages_name_no_command_line_flag_because_every_front_end_shows_them() {
+        for e in [
+            Error::RemoteNotConfigured,
+            Error::ConflictNotFound { id: "x".into() },
+        ] {
+            let msg = e.to_string();
+            assert!(
+                !msg.contains("--") && !msg.contains("templesync "),
+                "a CLI flag or command in an engine message: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_to_fix_are_for_the_user_and_a_dropped_connection_is_not() {
+        let refused = Error::AuthenticationFailed {
+            side: Side::Remote,
+            host: "h".into(),
+            setting: "MONGODB_CLOUD_URL",
+        };
+        assert_eq!(refused.kind(), ErrorKind::Credentials);
+        assert!(refused.kind().is_for_the_user_to_fix());
+        let bad_url = Error::InvalidConnectionString {
+            which: "cloud",
+            url: "u".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(bad_url.kind(), ErrorKind::Config);
+        let offline = Error::RemoteUnreachable {
+            host: "h".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(offline.kind(), ErrorKind::Unavailable);
+        assert!(!offline.kind().is_for_the_user_to_fix());
     }
 }

@@ -6,6 +6,7 @@
 //! functions in [`reconcile`]; the I/O that feeds them lives in the private run machinery.
 //! See `docs/sync-protocol.md` for the protocol.
 
+pub mod app;
 mod bulk;
 pub mod clock;
 pub mod config;
@@ -29,6 +30,7 @@ pub mod store;
 mod unique;
 pub mod verify;
 
+pub use app::{App, Decision, Overview, SettingsChange, SyncState, Via};
 pub use config::{ConflictStrategy, SyncConfig};
 pub use conflicts::{
     AutoResolveReport, Conflict, ConflictKind, Resolution, ResolveOutcome, ResolveValue, Strategy,
@@ -36,7 +38,7 @@ pub use conflicts::{
 pub use engine::{
     CLOCK_SKEW_WARNING_SECONDS, Engine, EngineOptions, SyncRequest, SyncStatus, clock_warning,
 };
-pub use error::{Error, Result};
+pub use error::{Error, ErrorBody, ErrorKind, Result};
 pub use identity::CloudChoice;
 pub use logs::{RunStatus, SyncRun, Trigger};
 pub use monitor::{Monitor, MonitorEvent, MonitorOptions, NetworkStatus};

@@ -32,6 +32,9 @@ pub struct NetworkStatus {
     pub check_interval_seconds: u64,
     /// Why the last check failed (no passwords in it).
     pub last_error: Option<String>,
+    /// What kind of trouble that was: `unavailable` waits for the network, `config` and
+    /// `credentials` for a person to fix a setting.
+    pub last_error_kind: Option<crate::error::ErrorKind>,
     /// Online/offline changes in the last hour.
     pub changes_last_hour: u32,
     /// Connectivity keeps coming and going: reconnect syncs wait until it has settled.
@@ -349,6 +352,7 @@ impl Monitor {
             let check = Check {
                 online: result.is_ok(),
                 error: result.as_ref().err().map(|e| e.to_string()),
+                error_kind: result.as_ref().err().map(Error::kind),
                 now: Utc::now(),
                 first,
                 auto: cfg.as_ref().is_some_and(|c| c.auto_sync_enabled),
@@ -395,6 +399,7 @@ impl State {
                 last_change: None,
                 check_interval_seconds: 30,
                 last_error: None,
+                last_error_kind: None,
                 changes_last_hour: 0,
                 flapping: false,
                 reconnect_settle_seconds: 0.0,
@@ -414,6 +419,7 @@ impl State {
 struct Check {
     online: bool,
     error: Option<String>,
+    error_kind: Option<crate::error::ErrorKind>,
     now: DateTime<Utc>,
     first: bool,
     auto: bool,
@@ -432,6 +438,7 @@ impl State {
         self.status.check_interval_seconds = c.interval.as_secs().max(1);
         self.status.last_check = Some(now);
         self.status.last_error = c.error.clone();
+        self.status.last_error_kind = c.error_kind;
         if c.first || changed {
             self.status.last_change = Some(now);
         }
@@ -528,6 +535,7 @@ mod tests {
         st.observe(Check {
             online,
             error: (!online).then(|| "offline".to_string()),
+            error_kind: None,
             now: t0 + chrono::Duration::seconds(secs),
             first: secs == 0,
             auto: true,

@@ -95,18 +95,12 @@ impl Databases {
     }
 
     /// The cloud database; connects on first use. A failed DNS lookup is "unreachable" and
-    /// is tried again next time.
+    /// is tried again next time; a connection string the driver refuses is a setting to fix.
     pub async fn remote(&self) -> Result<&Database> {
         let conn = self.remote.as_ref().ok_or(Error::RemoteNotConfigured)?;
         conn.db
             .get_or_try_init(|| async {
-                let client = client_for("cloud", &conn.url).await.map_err(|e| match e {
-                    Error::InvalidConnectionString { reason, .. } => Error::RemoteUnreachable {
-                        host: host_of(&conn.url),
-                        reason,
-                    },
-                    other => other,
-                })?;
+                let client = client_for("cloud", &conn.url).await?;
                 let opts = mongodb::options::DatabaseOptions::builder()
                     .write_concern(WriteConcern::majority())
                     .build();
@@ -182,22 +176,34 @@ impl Databases {
 }
 
 async fn client_for(which: &'static str, url: &str) -> Result<Client> {
-    let mut opts = ClientOptions::parse(url)
-        .await
-        .map_err(|e| Error::InvalidConnectionString {
-            which,
-            url: redact_url(url),
-            reason: crate::error::describe_driver_error(&e),
-        })?;
+    let refused = |e: mongodb::error::Error| connection_problem(which, url, &e);
+    let mut opts = ClientOptions::parse(url).await.map_err(refused)?;
     opts.app_name = Some("TempleSync".to_string());
     opts.server_selection_timeout
         .get_or_insert(SERVER_SELECTION_TIMEOUT);
     opts.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
-    Client::with_options(opts).map_err(|e| Error::InvalidConnectionString {
+    Client::with_options(opts).map_err(refused)
+}
+
+/// Why a client could not be made from a connection string. Only a failed look-up of the
+/// cloud's address (DNS, as for `mongodb+srv://` while offline) is "cannot reach": it may work
+/// later. Everything else the driver refuses (several hosts with `directConnection=true`, a
+/// `tlsCAFile` that does not exist) never will: it is a setting to fix.
+fn connection_problem(which: &'static str, url: &str, e: &mongodb::error::Error) -> Error {
+    use mongodb::error::ErrorKind;
+    let reason = crate::error::describe_driver_error(e);
+    let lookup = matches!(*e.kind, ErrorKind::DnsResolve { .. } | ErrorKind::Io(_));
+    if lookup && which == "cloud" {
+        return Error::RemoteUnreachable {
+            host: host_of(url),
+            reason,
+        };
+    }
+    Error::InvalidConnectionString {
         which,
         url: redact_url(url),
-        reason: crate::error::describe_driver_error(&e),
-    })
+        reason,
+    }
 }
 
 #[cfg(test)]

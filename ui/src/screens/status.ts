@@ -36,7 +36,7 @@ export function mountStatus(el: HTMLElement): () => void {
           h("div", { class: `big-state ${online ? "ok" : "off"}`, "data-testid": "cloud-state" },
             h("span", { class: "dot" }), online ? "Connected" : n?.lastCheck ? "Not reachable" : "Checking…"),
           h("p", { class: "muted" }, s?.remoteHost ?? ""),
-          n?.lastCheck && h("p", { class: "muted small" }, `Checked ${ago(n.lastCheck)}`),
+          o?.lastCheck && h("p", { class: "muted small" }, o.lastCheck),
           n?.flapping && h("p", { class: "note" }, "The connection keeps coming and going: TempleSync waits for it to settle before syncing."),
         ),
         h("section", { class: "card" },

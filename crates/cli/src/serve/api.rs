@@ -16,11 +16,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use templesync_engine::{
-    AutoResolveReport, Conflict, Resolution, ResolveOutcome, ResolveValue, Strategy, SyncConfig,
-    SyncRun, SyncStatus,
+    AutoResolveReport, Conflict, Decision, Overview, ResolveOutcome, ResolveValue, SettingsChange,
+    Strategy, SyncConfig, SyncRun, SyncStatus, Via,
 };
 
-use super::App;
+use super::Server;
 use super::error::ApiError;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -117,28 +117,14 @@ impl Query {
             .transpose()
     }
 
-    fn int(
-        &self,
-        name: &str,
-        default: u32,
-        range: std::ops::RangeInclusive<u32>,
-    ) -> Result<u32, ApiError> {
+    /// A whole number (its range is the application layer's to check).
+    fn int(&self, name: &str, default: u32) -> Result<u32, ApiError> {
         let Some(v) = self.get(name) else {
             return Ok(default);
         };
-        v.parse::<u32>()
-            .ok()
-            .filter(|n| range.contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    name,
-                    format_args!(
-                        "expected a whole number from {} to {}, got '{v}'",
-                        range.start(),
-                        range.end()
-                    ),
-                )
-            })
+        v.parse::<u32>().map_err(|_| {
+            ApiError::invalid(name, format_args!("expected a whole number, got '{v}'"))
+        })
     }
 }
 
@@ -152,27 +138,52 @@ pub struct SyncBody {
 /// `POST /api/sync/sync`: one run now. A run that started is answered with its record (200,
 /// also when it failed: the record says why); one that could not start is an error.
 pub async fn sync(
-    State(app): State<App>,
+    State(app): State<Server>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<SyncRun> {
     let req: SyncBody = json_object(&bytes(body)?)?.unwrap_or_default();
-    let collections = req.collections.filter(|c| !c.is_empty());
-    let monitor = app.monitor.clone();
-    let run = detached(async move { monitor.sync_now(collections).await }).await?;
+    let collections = req.collections.unwrap_or_default();
+    let run = detached(async move { app.app.sync_now(collections, None).await }).await?;
     Ok(Json(run))
 }
 
 /// `GET /api/sync/status`.
-pub async fn status(State(app): State<App>) -> ApiResult<SyncStatus> {
-    Ok(Json(app.monitor.sync_status().await?))
+pub async fn status(State(app): State<Server>) -> ApiResult<SyncStatus> {
+    Ok(Json(app.monitor().sync_status().await?))
+}
+
+/// `GET /api/sync/overview`: the state a person sees, its words and what to do.
+pub async fn overview(State(app): State<Server>) -> Json<Overview> {
+    Json(app.app.overview().await)
 }
 
 /// `GET /api/sync/conflicts?resolved=true|false&collection=NAME`.
-pub async fn conflicts(State(app): State<App>, RawQuery(q): RawQuery) -> ApiResult<Vec<Conflict>> {
+pub async fn conflicts(
+    State(app): State<Server>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Vec<Conflict>> {
     let q = Query::parse(q);
     let resolved = q.bool("resolved")?;
-    let list = app.engine.conflicts(resolved, q.get("collection")).await?;
+    let list = app.app.conflicts(resolved, q.get("collection")).await?;
     Ok(Json(list))
+}
+
+/// `GET /api/sync/conflicts/{id}`: one conflict, resolved or not.
+pub async fn conflict(
+    State(app): State<Server>,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult<Conflict> {
+    let id = conflict_id(id)?;
+    Ok(Json(app.app.conflict(&id).await?))
+}
+
+/// The `{id}` of a path; one that does not even decode names no conflict.
+fn conflict_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    id.map(|Path(id)| id).map_err(|_| {
+        ApiError::from(templesync_engine::Error::ConflictNotFound {
+            id: "(not decodable)".into(),
+        })
+    })
 }
 
 #[derive(Deserialize)]
@@ -191,41 +202,25 @@ pub struct ResolveBody {
 
 /// `POST /api/sync/conflicts/{id}/resolve`.
 pub async fn resolve(
-    State(app): State<App>,
+    State(app): State<Server>,
     id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<ResolveOutcome> {
-    // A path that does not even decode names no conflict.
-    let Path(id) = id.map_err(|_| {
-        ApiError::from(templesync_engine::Error::ConflictNotFound {
-            id: "(not decodable)".into(),
-        })
-    })?;
+    let id = conflict_id(id)?;
     let body: ResolveBody = json_object(&bytes(body)?)?.ok_or_else(|| {
         ApiError::invalid(
             "body",
             r#"expected a JSON object such as {"strategy": "rename_local"}"#,
         )
     })?;
-    let strategy: Strategy = body.strategy.parse()?;
-    let resolution = Resolution {
-        strategy,
+    let decision = Decision {
+        strategy: body.strategy.parse::<Strategy>()?,
         value: body.new_value.map(ResolveValue::Json),
         notes: body.notes,
-        by: by_or_api(body.resolved_by),
+        by: body.resolved_by,
     };
-    let outcome = detached(async move {
-        let _one_at_a_time = app.decisions.lock().await;
-        app.engine.resolve(&id, resolution).await
-    })
-    .await?;
+    let outcome = detached(async move { app.app.resolve(&id, decision, Via::Api).await }).await?;
     Ok(Json(outcome))
-}
-
-fn by_or_api(by: Option<String>) -> String {
-    by.map(|b| b.trim().to_string())
-        .filter(|b| !b.is_empty())
-        .unwrap_or_else(|| "api".to_string())
 }
 
 #[derive(Deserialize, Default)]
@@ -237,25 +232,16 @@ pub struct AutoResolveBody {
     resolved_by: Option<String>,
 }
 
-pub const AUTO_RESOLVE_MAX: u32 = 1000;
-
 /// `POST /api/sync/conflicts/auto-resolve`.
 pub async fn auto_resolve(
-    State(app): State<App>,
+    State(app): State<Server>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<AutoResolveReport> {
     let body: AutoResolveBody = json_object(&bytes(body)?)?.unwrap_or_default();
     let max = body.max.unwrap_or(10);
-    if !(1..=AUTO_RESOLVE_MAX).contains(&max) {
-        return Err(ApiError::invalid(
-            "max",
-            format_args!("{max} is out of range: use 1 to {AUTO_RESOLVE_MAX}"),
-        ));
-    }
-    let by = by_or_api(body.resolved_by);
     let report = detached(async move {
-        let _one_at_a_time = app.decisions.lock().await;
-        app.engine.auto_resolve(max, &by).await
+        let by = body.resolved_by.as_deref();
+        app.app.auto_resolve(max, by, Via::Api).await
     })
     .await?;
     Ok(Json(report))
@@ -272,12 +258,13 @@ pub struct VerifyBody {
 /// `POST /api/sync/verify`: both sides compared by content; changes nothing unless `repair`
 /// (which lists the differing documents for the next sync).
 pub async fn verify(
-    State(app): State<App>,
+    State(app): State<Server>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<templesync_engine::VerifyReport> {
     let body: VerifyBody = json_object(&bytes(body)?)?.unwrap_or_default();
     let collections = body.collections.filter(|c| !c.is_empty());
-    let report = detached(async move { app.engine.verify(collections, body.repair).await }).await?;
+    let engine = app.app.engine().clone();
+    let report = detached(async move { engine.verify(collections, body.repair).await }).await?;
     Ok(Json(report))
 }
 
@@ -289,7 +276,7 @@ pub struct CloudBody {
 /// `POST /api/sync/cloud`: a person's choice about a cloud that is not the one this computer
 /// last synced with (`{"choice": "send_local"}` or `{"choice": "accept_cloud"}`).
 pub async fn choose_cloud(
-    State(app): State<App>,
+    State(app): State<Server>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Value> {
     let body: CloudBody = json_object(&bytes(body)?)?.ok_or_else(|| {
@@ -299,20 +286,21 @@ pub async fn choose_cloud(
         )
     })?;
     let choice: templesync_engine::CloudChoice = body.choice.parse()?;
-    detached(async move { app.engine.choose_cloud(choice).await }).await?;
+    let engine = app.app.engine().clone();
+    detached(async move { engine.choose_cloud(choice).await }).await?;
     Ok(Json(serde_json::json!({ "choice": choice })))
 }
 
 /// `GET /api/sync/logs?limit=N`.
-pub async fn logs(State(app): State<App>, RawQuery(q): RawQuery) -> ApiResult<Vec<SyncRun>> {
-    let limit = Query::parse(q).int("limit", 20, 1..=1000)?;
-    Ok(Json(app.engine.logs(limit).await?))
+pub async fn logs(State(app): State<Server>, RawQuery(q): RawQuery) -> ApiResult<Vec<SyncRun>> {
+    let limit = Query::parse(q).int("limit", 20)?;
+    Ok(Json(app.app.history(limit).await?))
 }
 
 /// `GET /api/sync/network-status`: the monitor's view, plus the original API's snake_case
 /// keys that the temple's existing software reads.
-pub async fn network_status(State(app): State<App>) -> impl IntoResponse {
-    let st = app.monitor.status();
+pub async fn network_status(State(app): State<Server>) -> impl IntoResponse {
+    let st = app.monitor().status();
     let mut v = serde_json::to_value(&st).unwrap_or_default();
     if let Value::Object(o) = &mut v {
         o.insert("is_running".into(), st.is_running.into());
@@ -330,14 +318,14 @@ pub async fn network_status(State(app): State<App>) -> impl IntoResponse {
 }
 
 /// `GET /api/sync/config`.
-pub async fn config(State(app): State<App>) -> ApiResult<SyncConfig> {
-    Ok(Json(app.engine.config().await?))
+pub async fn config(State(app): State<Server>) -> ApiResult<SyncConfig> {
+    Ok(Json(app.app.settings().await?))
 }
 
 /// `PUT /api/sync/config`: a JSON object of the settings to change; validated whole, nothing
 /// stored on error.
 pub async fn set_config(
-    State(app): State<App>,
+    State(app): State<Server>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<SyncConfig> {
     let patch: Value = json_object(&bytes(body)?)?.ok_or_else(|| {
@@ -346,14 +334,7 @@ pub async fn set_config(
             r#"expected a JSON object of the settings to change, such as {"batchSize": 200}"#,
         )
     })?;
-    let saved = detached(async move {
-        // Two changes at once must not each overwrite the other's fields.
-        let _one_at_a_time = app.config_lock.lock().await;
-        let next = app.engine.config().await?.with_json_patch(&patch)?;
-        let saved = app.engine.set_config(&next).await?;
-        app.monitor.config_changed();
-        Ok(saved)
-    })
-    .await?;
+    let change = SettingsChange::Patch(patch);
+    let saved = detached(async move { app.app.change_settings(change).await }).await?;
     Ok(Json(saved))
 }

@@ -5,11 +5,10 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use templesync_engine::Error;
+use templesync_engine::{Error, ErrorKind};
 
 /// The codes of the errors that come from HTTP itself rather than from the engine.
 pub mod codes {
-    pub const INVALID_REQUEST: &str = "invalid_request";
     pub const UNAUTHORIZED: &str = "unauthorized";
     pub const NOT_FOUND: &str = "not_found";
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
@@ -42,14 +41,13 @@ impl ApiError {
         }
     }
 
-    /// 400 for input that is wrong before the engine sees it, naming the field, in the words
-    /// of the engine's `InvalidConfig` ("Invalid value for FIELD: ...").
+    /// 400 for input that is wrong before the engine sees it, naming the field, as the
+    /// engine's own `invalid_request` does.
     pub fn invalid(field: &str, reason: impl std::fmt::Display) -> ApiError {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            codes::INVALID_REQUEST,
-            format!("Invalid value for {field}: {reason}"),
-        )
+        ApiError::from(Error::InvalidRequest {
+            field: field.to_string(),
+            reason: reason.to_string(),
+        })
     }
 
     /// Unauthorized (401), with the challenge of RFC 6750: plain `Bearer` when no token was
@@ -93,37 +91,18 @@ impl ApiError {
     }
 }
 
-/// The status of each engine error. Exhaustive on purpose: a new kind of error needs a
-/// decision about what HTTP clients see.
+/// The status of each kind of engine error: the one place HTTP maps [`ErrorKind`]. A setting
+/// to fix (`config`, `credentials`) is 503: the request was right and the server cannot serve
+/// it until whoever runs it fixes its settings; 401 is kept for the API token.
 pub fn status_of(e: &Error) -> StatusCode {
-    match e {
-        Error::InvalidConfig { .. }
-        | Error::InvalidResolution { .. }
-        | Error::UnknownStrategy(_)
-        | Error::UnknownCollection { .. } => StatusCode::BAD_REQUEST,
-        Error::ConflictNotFound { .. } => StatusCode::NOT_FOUND,
-        Error::SyncInProgress { .. }
-        | Error::ConflictAlreadyResolved { .. }
-        | Error::CloudChanged { .. } => {
-            StatusCode::CONFLICT
+    match e.kind() {
+        ErrorKind::Input => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Busy | ErrorKind::Refused => StatusCode::CONFLICT,
+        ErrorKind::Config | ErrorKind::Credentials | ErrorKind::Unavailable => {
+            StatusCode::SERVICE_UNAVAILABLE
         }
-        Error::RemoteNotConfigured
-        | Error::RemoteUnreachable { .. }
-        | Error::LocalUnreachable { .. }
-        // The server is up but refuses our credentials: a configuration problem of the
-        // office server, not of the request.
-        | Error::AuthenticationFailed { .. }
-        | Error::CertificateRejected { .. }
-        | Error::Interrupted(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Database { transient, .. } => {
-            if *transient {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        }
-        // The engine was opened, so its connection strings were valid; seeing this means a bug.
-        Error::InvalidConnectionString { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -193,6 +172,22 @@ mod tests {
                 409,
             ),
             (Error::ConflictNotFound { id: "x".into() }, 404),
+            (
+                Error::AuthenticationFailed {
+                    side: templesync_engine::error::Side::Remote,
+                    host: "h".into(),
+                    setting: "MONGODB_CLOUD_URL",
+                },
+                503,
+            ),
+            (
+                Error::InvalidConnectionString {
+                    which: "cloud",
+                    url: "u".into(),
+                    reason: "r".into(),
+                },
+                503,
+            ),
             (Error::UnknownStrategy("s".into()), 400),
             (
                 Error::InvalidConfig {

@@ -26,7 +26,7 @@ use axum::http::{HeaderMap, Method, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use templesync_engine::{Engine, Monitor, MonitorOptions, redact_url};
+use templesync_engine::{App, Engine, Monitor, MonitorOptions, redact_url};
 
 use self::error::ApiError;
 use self::token::ApiToken;
@@ -51,18 +51,19 @@ pub struct Options {
     pub token_file: Option<PathBuf>,
 }
 
-/// What every handler gets.
+/// What every handler gets: the application layer (over the monitor) and the token.
 #[derive(Clone)]
-pub struct App {
-    engine: Engine,
-    monitor: Monitor,
+pub struct Server {
+    app: App,
     token: Arc<ApiToken>,
-    /// Settings changes, one at a time: each reads, patches and stores the whole config.
-    config_lock: Arc<tokio::sync::Mutex<()>>,
-    /// Resolutions, one at a time. The engine refuses a decision while another one is being
-    /// applied (with `sync_in_progress`, as for a run); two people deciding at the same moment
-    /// should both succeed, one after the other, and be refused only by a real sync.
-    decisions: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Server {
+    fn monitor(&self) -> &Monitor {
+        self.app
+            .monitor()
+            .expect("the server's application layer runs over a monitor")
+    }
 }
 
 /// Serves until SIGTERM or Ctrl-C, then stops gracefully.
@@ -102,12 +103,9 @@ pub async fn run(engine: Engine, opts: Options) -> anyhow::Result<()> {
     let stop = Signals::new()?;
 
     let monitor = Monitor::start(engine.clone(), MonitorOptions::default());
-    let app = App {
-        engine: engine.clone(),
-        monitor: monitor.clone(),
+    let app = Server {
+        app: App::with_monitor(monitor.clone()),
         token: Arc::new(token),
-        config_lock: Arc::new(tokio::sync::Mutex::new(())),
-        decisions: Arc::new(tokio::sync::Mutex::new(())),
     };
 
     let settings = engine.settings();
@@ -173,11 +171,13 @@ pub async fn run(engine: Engine, opts: Options) -> anyhow::Result<()> {
     }
 }
 
-fn router(app: App) -> Router {
+fn router(app: Server) -> Router {
     let api = Router::new()
         .route("/api/sync/sync", post(api::sync))
         .route("/api/sync/status", get(api::status))
+        .route("/api/sync/overview", get(api::overview))
         .route("/api/sync/conflicts", get(api::conflicts))
+        .route("/api/sync/conflicts/{id}", get(api::conflict))
         .route("/api/sync/conflicts/auto-resolve", post(api::auto_resolve))
         .route("/api/sync/conflicts/{id}/resolve", post(api::resolve))
         .route("/api/sync/logs", get(api::logs))
@@ -235,7 +235,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 /// only there: a token in the URL ends up in proxy and server logs and browser history, so
 /// it is refused even next to a correct header. The web UI's files need none: they are the
 /// same for everyone and hold nothing secret.
-async fn require_token(State(app): State<App>, req: Request, next: Next) -> Response {
+async fn require_token(State(app): State<Server>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     // What reached an API route, however its path is spelled, is the API.
     let routed = req.extensions().get::<MatchedPath>().is_some();

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use super::MAX_BODY_BYTES;
-use super::api::AUTO_RESOLVE_MAX;
+use templesync_engine::app::AUTO_RESOLVE_LIMITS;
 
 fn r(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
@@ -52,6 +52,28 @@ fn counts() -> Value {
 }
 
 const DATE_TIME: &str = "date-time";
+
+const ERROR_KINDS: [&str; 8] = [
+    "input",
+    "not_found",
+    "busy",
+    "refused",
+    "config",
+    "credentials",
+    "unavailable",
+    "internal",
+];
+const ERROR_KINDS_OR_NULL: [Option<&str>; 9] = [
+    Some("input"),
+    Some("not_found"),
+    Some("busy"),
+    Some("refused"),
+    Some("config"),
+    Some("credentials"),
+    Some("unavailable"),
+    Some("internal"),
+    None,
+];
 
 fn time() -> Value {
     json!({ "type": "string", "format": DATE_TIME })
@@ -277,6 +299,7 @@ fn schemas() -> Value {
             "lastChange": time_or_null(),
             "checkIntervalSeconds": count(),
             "lastError": string_or_null(),
+            "lastErrorKind": { "type": ["string", "null"], "enum": ERROR_KINDS_OR_NULL },
             "changesLastHour": count(),
             "flapping": { "type": "boolean" },
             "reconnectSettleSeconds": { "type": "number", "minimum": 0 },
@@ -286,6 +309,28 @@ fn schemas() -> Value {
             "is_online": { "type": "boolean" },
             "last_check": time_or_null(),
             "check_interval_seconds": count()
+        })),
+        "SyncState": { "type": "string", "enum": ["not_configured", "checking", "synced", "syncing", "offline", "conflicts", "paused", "failed"] },
+        "Overview": object("The state a person sees, its words and what to do", json!({
+            "state": r("SyncState"),
+            "title": { "type": "string", "description": "The state in a few words" },
+            "headline": { "type": "string", "description": "The state in one sentence" },
+            "todo": string_or_null(),
+            "lastSync": string_or_null(),
+            "lastCheck": string_or_null(),
+            "unresolvedConflicts": count(),
+            "status": { "anyOf": [r("SyncStatus"), { "type": "null" }] },
+            "network": { "type": ["object", "null"], "description": "The monitor's status (camelCase keys only)" },
+            "problem": { "anyOf": [{
+                "type": "object",
+                "required": ["code", "message", "kind", "field"],
+                "properties": {
+                    "code": { "type": "string" },
+                    "message": { "type": "string" },
+                    "kind": { "type": "string", "enum": ERROR_KINDS },
+                    "field": string_or_null()
+                }
+            }, { "type": "null" }] }
         })),
         "SyncConfig": object("The sync settings", config_properties()),
         "SyncConfigPatch": {
@@ -361,7 +406,7 @@ fn schemas() -> Value {
             "type": "object",
             "properties": {
                 "max": {
-                    "type": ["integer", "null"], "minimum": 1, "maximum": AUTO_RESOLVE_MAX, "default": 10,
+                    "type": ["integer", "null"], "minimum": 1, "maximum": AUTO_RESOLVE_LIMITS.end(), "default": 10,
                     "description": "How many conflicts to look at; missing or null: 10"
                 },
                 "resolvedBy": { "type": ["string", "null"], "description": "Who to record (default: api)" }
@@ -420,6 +465,23 @@ fn paths() -> Value {
             "responses": with_common(json!({
                 "200": ok("The conflicts", json!({ "type": "array", "items": r("Conflict") })),
                 "400": bad
+            }))
+        }},
+        "/api/sync/overview": { "get": {
+            "operationId": "overview",
+            "summary": "The state a person sees (up to date, syncing, offline, needs a decision, paused, failed), its words and what to do",
+            "responses": { "200": ok("The overview", r("Overview")), "401": resp("Unauthorized") }
+        }},
+        "/api/sync/conflicts/{id}": { "get": {
+            "operationId": "conflict",
+            "summary": "One conflict, open or resolved",
+            "parameters": [
+                { "name": "id", "in": "path", "required": true, "schema": { "type": "string" },
+                  "description": "The conflict's _id" }
+            ],
+            "responses": with_common(json!({
+                "200": ok("The conflict", r("Conflict")),
+                "404": resp("NotFound")
             }))
         }},
         "/api/sync/conflicts/{id}/resolve": { "post": {
