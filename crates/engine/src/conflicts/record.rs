@@ -76,7 +76,38 @@ fn opt(v: Option<Bson>) -> Bson {
 }
 
 fn opt_doc(d: &Option<Document>) -> Bson {
-    d.clone().map_or(Bson::Null, Bson::Document)
+    d.as_ref().map_or(Bson::Null, |d| Bson::Document(kept(d)))
+}
+
+/// Above this size, a version kept in a record leaves its large values out: a record holds two
+/// to four versions of a document, and MongoDB stores at most 16 MB in one.
+const VERSION_BYTES: usize = 2 * 1024 * 1024;
+/// Values up to this size are kept whatever the document's size.
+const KEPT_VALUE_BYTES: usize = 64 * 1024;
+/// The field of the sub-document that stands for a value left out: its size in bytes.
+pub(crate) const OMITTED: &str = "templesyncOmittedBytes";
+
+/// The size of a value as BSON.
+pub(crate) fn value_bytes(v: &Bson) -> i64 {
+    bson::to_vec(&doc! { "v": v.clone() }).map_or(i64::MAX, |b| b.len() as i64)
+}
+
+/// A document as a record keeps it: whole, or for a large one with every value over
+/// [`KEPT_VALUE_BYTES`] replaced by `{templesyncOmittedBytes: n}` (the documents themselves
+/// stay where they are; a decision is made on them as they are then).
+pub(crate) fn kept(d: &Document) -> Document {
+    if bson::to_vec(d).map_or(0, |b| b.len()) <= VERSION_BYTES {
+        return d.clone();
+    }
+    d.iter()
+        .map(|(k, v)| {
+            let n = value_bytes(v);
+            match n > KEPT_VALUE_BYTES as i64 {
+                true => (k.clone(), Bson::Document(doc! { OMITTED: n })),
+                false => (k.clone(), v.clone()),
+            }
+        })
+        .collect()
 }
 
 fn side_name(s: Side) -> &'static str {
@@ -503,7 +534,7 @@ impl Settlement {
                     set.insert("appliedValue", v.clone());
                 }
                 if let Some(d) = discarded {
-                    set.insert("discardedDocument", d.clone());
+                    set.insert("discardedDocument", kept(d));
                 }
             }
             Settlement::Superseded(why) => {
@@ -531,6 +562,19 @@ impl Settlement {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_large_version_keeps_its_small_values_and_the_size_of_the_large_ones() {
+        let scan = "x".repeat(3 * 1024 * 1024);
+        let d = doc! { "_id": 1, "name": "Ravi", "scan": scan.clone() };
+        let k = kept(&d);
+        assert_eq!(k.get_str("name").unwrap(), "Ravi");
+        let n = k.get_document("scan").unwrap().get_i64(OMITTED).unwrap();
+        assert_eq!(n, value_bytes(&Bson::String(scan)));
+        let small = doc! { "_id": 1, "name": "Ravi" };
+        assert_eq!(kept(&small), small, "a small version is kept whole");
+    }
+
     use super::*;
 
     #[test]

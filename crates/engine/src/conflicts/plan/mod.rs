@@ -193,11 +193,23 @@ pub(crate) fn change_between(then: Option<&Document>, now: Option<&Document>) ->
                 .keys()
                 .chain(b.keys())
                 .map(String::as_str)
-                .filter(|k| !crate::content::same_value(a.get(*k), b.get(*k)))
+                .filter(|k| !same_as_kept(a.get(*k), b.get(*k)))
                 .collect();
             let list: Vec<&str> = fields.into_iter().collect();
             (!list.is_empty()).then(|| format!("changed ({})", list.join(", ")))
         }
+    }
+}
+
+/// Whether a value as the record kept it is the value now: equal, or left out of the record
+/// for its size ([`super::record::kept`]) and of the same size now.
+fn same_as_kept(then: Option<&Bson>, now: Option<&Bson>) -> bool {
+    use super::record::{OMITTED, value_bytes};
+    match (then, now) {
+        (Some(Bson::Document(t)), Some(n)) if t.len() == 1 && t.contains_key(OMITTED) => {
+            t.get_i64(OMITTED).ok() == Some(value_bytes(n))
+        }
+        _ => crate::content::same_value(then, now),
     }
 }
 

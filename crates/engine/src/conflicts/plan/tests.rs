@@ -643,3 +643,15 @@ fn every_plan_closes_its_conflict_last_and_once() {
     }
     assert_eq!(planned_count, 15, "the kinds × strategies that plan");
 }
+
+#[test]
+fn a_value_left_out_of_the_record_counts_as_unchanged_while_its_size_is() {
+    let scan = "x".repeat(3 * 1024 * 1024);
+    let now = doc! { "_id": 1, "name": "Ravi", "scan": scan.clone() };
+    let then = crate::conflicts::record::kept(&now);
+    assert_eq!(change_between(Some(&then), Some(&now)), None);
+    let mut edited = now.clone();
+    edited.insert("scan", "y".repeat(10));
+    let how = change_between(Some(&then), Some(&edited)).expect("a change of size is seen");
+    assert!(how.contains("scan"), "{how}");
+}
