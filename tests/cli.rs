@@ -612,9 +612,10 @@ async fn refusals_exit_2_say_why_and_change_nothing() {
         // An unknown strategy is refused by the parser itself: see
         // the_strategy_is_checked_by_the_parser_and_every_choice_is_listed.
         (
+            // The engine's words name no flag ("give the new value"); the CLI's hint does.
             vec!["resolve", &id, "--strategy", "merge"],
             "invalid_resolution",
-            "--value",
+            "new value",
         ),
         (
             vec![
@@ -659,6 +660,14 @@ async fn refusals_exit_2_say_why_and_change_nothing() {
             json_args.join(" ")
         );
     }
+
+    // The hint that names the CLI's flag is the CLI's own, beside the engine's words.
+    let merge = cli.run(&["resolve", &id, "--strategy", "merge"]).await;
+    assert!(
+        merge.stderr.contains("--value"),
+        "the hint names --value:\n{}",
+        merge.stderr
+    );
 
     // A mistake clap catches (no --strategy) is also one JSON document.
     let missing = cli.run(&["resolve", &id, "--json"]).await;

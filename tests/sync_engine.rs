@@ -421,8 +421,8 @@ async fn keep_local_and_merge_settle_edit_conflicts_keeping_the_other_changes() 
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::InvalidResolution { .. }),
-        "merge without a value is refused: {err}"
+        matches!(err, Error::ValueNeeded { .. }),
+        "merge without a value is refused, asking for the value: {err}"
     );
     let err = e
         .resolve(&id2, res(Strategy::RenameLocal, Some("x")))

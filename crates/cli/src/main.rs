@@ -168,6 +168,7 @@ fn hint(e: &Error) -> Option<String> {
         Error::ConflictNotFound { .. } => {
             Some("Hint: list them with: templesync conflicts --all".to_string())
         }
+        Error::ValueNeeded { .. } => Some("Hint: give it with --value VALUE".to_string()),
         _ => None,
     }
 }

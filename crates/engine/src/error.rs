@@ -68,6 +68,12 @@ pub enum Error {
     #[error("Cannot resolve conflict {id}: {reason}")]
     InvalidResolution { id: String, reason: String },
 
+    /// A resolution that needs a value typed by a person and came without one. Its own
+    /// variant so that each front end can point at its own way of giving it (the CLI's flag,
+    /// the screen's field); the code is that of any refused resolution.
+    #[error("Cannot resolve conflict {id}: {reason}")]
+    ValueNeeded { id: String, reason: &'static str },
+
     #[error("Unknown strategy '{0}': use one of keep_local, keep_remote, merge, rename_local")]
     UnknownStrategy(String),
 
@@ -205,7 +211,7 @@ impl Error {
             Error::ConflictAlreadyResolved { .. } => "conflict_already_resolved",
             Error::InvalidConfig { .. } => "invalid_config",
             Error::InvalidRequest { .. } => "invalid_request",
-            Error::InvalidResolution { .. } => "invalid_resolution",
+            Error::InvalidResolution { .. } | Error::ValueNeeded { .. } => "invalid_resolution",
             Error::UnknownStrategy(_) => "unknown_strategy",
             Error::UnknownCollection { .. } => "unknown_collection",
             Error::Interrupted(_) => "interrupted",
@@ -221,6 +227,7 @@ impl Error {
             Error::InvalidConfig { .. }
             | Error::InvalidRequest { .. }
             | Error::InvalidResolution { .. }
+            | Error::ValueNeeded { .. }
             | Error::UnknownStrategy(_)
             | Error::UnknownCollection { .. } => ErrorKind::Input,
             Error::ConflictNotFound { .. } => ErrorKind::NotFound,
@@ -249,6 +256,7 @@ impl Error {
     pub fn field(&self) -> Option<&str> {
         match self {
             Error::InvalidConfig { field, .. } | Error::InvalidRequest { field, .. } => Some(field),
+            Error::ValueNeeded { .. } => Some("value"),
             _ => None,
         }
     }

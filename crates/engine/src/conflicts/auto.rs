@@ -152,7 +152,7 @@ pub(crate) async fn auto_resolve(
             }
             Ok(None) => {
                 report.skipped += 1;
-                let why = "needs a person: see `templesync conflicts`";
+                let why = "needs a person to decide";
                 ("skipped", why.to_string())
             }
             Err(e) => {

@@ -107,7 +107,7 @@ fn need_local<'a>(id: &str, cur: &'a Current) -> Result<&'a Document> {
     cur.local.as_ref().ok_or_else(|| {
         refuse(
             id,
-            "the local document no longer exists; run `templesync sync` and the conflict will clear",
+            "the local document no longer exists; the next sync clears the conflict",
         )
     })
 }

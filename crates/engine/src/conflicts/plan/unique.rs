@@ -9,7 +9,24 @@ use crate::conflicts::record::ConflictRecord;
 use crate::conflicts::values::to_bson_value;
 use crate::conflicts::{Resolution, Strategy};
 use crate::content::{content, display_id, get_path, key_path};
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// A merge of a unique value without the value. Front ends say how to give it.
+pub(super) const MERGE_NEEDS_A_VALUE: &str = "merge needs a value: give the new value";
+/// A rename of a value that is not text, which no suggestion can be made for.
+pub(super) const NO_SUGGESTION: &str =
+    "no suggestion is possible for this value: give the new value";
+
+/// A rename for which no free value was found to suggest.
+pub(super) const NO_FREE_VALUE: &str = "no free value was found to suggest: give the new value";
+
+/// A refusal for want of a value a person types.
+pub(super) fn value_needed(id: &str, reason: &'static str) -> Error {
+    Error::ValueNeeded {
+        id: id.to_string(),
+        reason,
+    }
+}
 
 /// The value the decision gives the local document, if it gives one: a value given (typed like
 /// the one it replaces), else for a rename the suggestion. Refuses an empty one. Shared with
@@ -25,25 +42,17 @@ pub(crate) fn new_value(
     let taken = get_path(local, &key_path(&field)).cloned();
     let v = match (r.strategy, &r.value) {
         (Strategy::KeepRemote, _) | (Strategy::KeepLocal, None) => None,
-        (Strategy::Merge, None) => return Err(refuse(id, "merge needs a value (--value)")),
+        (Strategy::Merge, None) => return Err(value_needed(id, MERGE_NEEDS_A_VALUE)),
         (_, Some(v)) => Some(to_bson_value(v, taken.as_ref()).map_err(|e| refuse(id, e))?),
         (Strategy::RenameLocal, None) => match (&rec.suggested_value, &taken) {
             (Some(Bson::String(s)), _) => Some(Bson::String(s.clone())),
             (_, Some(Bson::String(_))) => match suggestion {
                 Some(s) => Some(Bson::String(s.to_string())),
                 // Never a silent keep_local instead of the rename asked for.
-                None => {
-                    return Err(refuse(
-                        id,
-                        "no free value was found to suggest: give the new value",
-                    ));
-                }
+                None => return Err(value_needed(id, NO_FREE_VALUE)),
             },
             _ => {
-                return Err(refuse(
-                    id,
-                    "no suggestion is possible for this value: give one with --value",
-                ));
+                return Err(value_needed(id, NO_SUGGESTION));
             }
         },
     };
@@ -168,4 +177,23 @@ fn keep_value(id: &str, rec: &ConflictRecord, cur: &Current, field: &str) -> Res
         applied_value: None,
         discarded: cur.holder_here.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_value_is_asked_for_without_a_command_line_flag_because_every_front_end_shows_it() {
+        for reason in [MERGE_NEEDS_A_VALUE, NO_SUGGESTION, NO_FREE_VALUE] {
+            let e = value_needed("c1", reason);
+            let msg = e.to_string();
+            assert!(
+                !msg.contains("--") && !msg.contains("templesync "),
+                "a CLI flag in an engine message: {msg}"
+            );
+            assert_eq!(e.code(), "invalid_resolution", "the code of any refusal");
+            assert_eq!(e.field(), Some("value"), "the screen shows it by the value");
+        }
+    }
 }

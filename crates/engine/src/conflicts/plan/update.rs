@@ -2,6 +2,7 @@
 
 use bson::Bson;
 
+use super::unique::{MERGE_NEEDS_A_VALUE, value_needed};
 use super::{Current, Steps, Write, need_local, recheck_both, refuse};
 use crate::conflicts::record::ConflictRecord;
 use crate::conflicts::values::merge_values;
@@ -39,7 +40,7 @@ pub(super) fn plan(id: &str, rec: &ConflictRecord, cur: &Current, r: &Resolution
             }
             "The cloud values are taken; the local document was updated"
         }
-        (_, None) => return Err(refuse(id, "merge needs a value (--value)")),
+        (_, None) => return Err(value_needed(id, MERGE_NEEDS_A_VALUE)),
         (_, Some(v)) => {
             let applied = merge_values(v, &paths, local, &mut merged).map_err(|e| refuse(id, e))?;
             applied_value = Some(applied);
