@@ -490,6 +490,8 @@ async fn status_json_reports_the_last_sync_and_the_totals() {
     let text = cli.run(&["status"]).await;
     text.expect_code(0);
     for line in [
+        // The state in the words every front end shows, from the application layer.
+        "Now: Up to date.",
         "=== Synchronization Status ===",
         "Connection Status: 🟢 ONLINE",
         "Total Syncs: 2",

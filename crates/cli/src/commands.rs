@@ -47,22 +47,12 @@ pub async fn run(command: Command, app: &App, out: &Out) -> anyhow::Result<()> {
     match command {
         Command::Status => {
             let status = engine.status().await?;
-            out.show(&status, |s| output::status_text(s, &Clock::system()))
+            let overview = app.overview().await;
+            out.show(&status, |s| {
+                output::overview_text(&overview, s, &Clock::system())
+            })
         }
-        Command::Sync { collections } => {
-            out.text(&output::sync_start_text(&collections));
-            let run = app.sync_now(collections, out.progress()).await?;
-            let unresolved = app.conflicts(Some(false), None).await?.len() as u64;
-            out.show(&run, |r| output::sync_results_text(r, unresolved))?;
-            match run.status {
-                RunStatus::Completed => Ok(()),
-                _ => Err(RunFailed(
-                    run.error
-                        .unwrap_or_else(|| "the sync did not complete".into()),
-                )
-                .into()),
-            }
-        }
+        Command::Sync { collections } => sync(app, out, collections).await,
         Command::Conflicts { all, collection } => {
             let which = if all { None } else { Some(false) };
             let list = app.conflicts(which, collection.as_deref()).await?;
@@ -114,25 +104,8 @@ pub async fn run(command: Command, app: &App, out: &Out) -> anyhow::Result<()> {
         Command::Verify {
             collections,
             repair,
-        } => {
-            let collections = (!collections.is_empty()).then_some(collections);
-            let report = engine.verify(collections, repair).await?;
-            out.show(&report, output::verify_text)?;
-            match report.matches {
-                true => Ok(()),
-                false => Err(RunFailed(report.summary).into()),
-            }
-        }
-        Command::Cloud { choice } => {
-            let choice = match choice {
-                CloudAction::SendLocal => CloudChoice::SendLocal,
-                CloudAction::Accept => CloudChoice::AcceptCloud,
-            };
-            engine.choose_cloud(choice).await?;
-            out.show(&serde_json::json!({ "choice": choice }), |_| {
-                output::cloud_choice_text(choice)
-            })
-        }
+        } => verify(app, out, collections, repair).await,
+        Command::Cloud { choice } => cloud(app, out, choice).await,
         Command::Completions { shell } => {
             completions(shell);
             Ok(())
@@ -141,6 +114,50 @@ pub async fn run(command: Command, app: &App, out: &Out) -> anyhow::Result<()> {
             crate::serve::run(engine.clone(), crate::serve::Options { bind, token_file }).await
         }
     }
+}
+
+/// `templesync sync`: the run's results; exit 1 when it did not complete.
+async fn sync(app: &App, out: &Out, collections: Vec<String>) -> anyhow::Result<()> {
+    out.text(&output::sync_start_text(&collections));
+    let run = app.sync_now(collections, out.progress()).await?;
+    let unresolved = app.conflicts(Some(false), None).await?.len() as u64;
+    out.show(&run, |r| output::sync_results_text(r, unresolved))?;
+    match run.status {
+        RunStatus::Completed => Ok(()),
+        _ => Err(RunFailed(
+            run.error
+                .unwrap_or_else(|| "the sync did not complete".into()),
+        )
+        .into()),
+    }
+}
+
+/// `templesync verify`: exit 1 when the sides differ.
+async fn verify(
+    app: &App,
+    out: &Out,
+    collections: Vec<String>,
+    repair: bool,
+) -> anyhow::Result<()> {
+    let collections = (!collections.is_empty()).then_some(collections);
+    let report = app.engine().verify(collections, repair).await?;
+    out.show(&report, output::verify_text)?;
+    match report.matches {
+        true => Ok(()),
+        false => Err(RunFailed(report.summary).into()),
+    }
+}
+
+/// `templesync cloud send-local|accept`.
+async fn cloud(app: &App, out: &Out, choice: CloudAction) -> anyhow::Result<()> {
+    let choice = match choice {
+        CloudAction::SendLocal => CloudChoice::SendLocal,
+        CloudAction::Accept => CloudChoice::AcceptCloud,
+    };
+    app.engine().choose_cloud(choice).await?;
+    out.show(&serde_json::json!({ "choice": choice }), |_| {
+        output::cloud_choice_text(choice)
+    })
 }
 
 /// `templesync completions SHELL`: the completion script on standard output.

@@ -47,6 +47,13 @@ pub fn status_text(s: &SyncStatus, clock: &Clock) -> String {
         None => o.push_str("Last Sync: Never\n"),
     }
 
+    o.push_str(&totals_text(s));
+    o
+}
+
+/// The totals, and what needs a person: open conflicts, documents set aside, the clock.
+fn totals_text(s: &SyncStatus) -> String {
+    let mut o = String::new();
     let _ = writeln!(o, "\nTotal Syncs: {}", s.total_syncs_completed);
     let _ = writeln!(o, "Total Conflicts: {}", s.total_conflicts);
     let _ = writeln!(o, "Unresolved Conflicts: {}", s.unresolved_conflicts);
@@ -81,6 +88,22 @@ pub fn status_text(s: &SyncStatus, clock: &Clock) -> String {
     if let Some(w) = &s.clock_warning {
         let _ = writeln!(o, "\n⚠ CLOCK: {w}");
     }
+    o
+}
+
+/// `templesync status`: the words every front end shows (the state, and what to do), then the
+/// details.
+pub fn overview_text(
+    ov: &templesync_engine::app::Overview,
+    s: &SyncStatus,
+    clock: &Clock,
+) -> String {
+    let mut o = format!("Now: {}. {}\n", ov.title, ov.headline);
+    if let Some(todo) = &ov.todo {
+        let _ = writeln!(o, "What to do: {todo}");
+    }
+    o.push('\n');
+    o.push_str(&status_text(s, clock));
     o
 }
 
