@@ -69,25 +69,7 @@ impl Server {
 /// Serves until SIGTERM or Ctrl-C, then stops gracefully.
 pub async fn run(engine: Engine, opts: Options) -> anyhow::Result<()> {
     let (token, source) = token::load(opts.token_file.as_deref(), |k| std::env::var(k).ok())?;
-    // Where the token is, never the token: a person opening the screens in a browser types
-    // it in once, and needs to know where to find it.
-    let token_is_in = match &source {
-        token::Source::Created(path) => {
-            crate::output::stderr_line(&format!(
-                "Created the API token in {}; send it as 'Authorization: Bearer <token>'",
-                path.display()
-            ));
-            format!("in the file {}", path.display())
-        }
-        token::Source::File(path) => {
-            tracing::info!(path = %path.display(), "using the API token file");
-            format!("in the file {}", path.display())
-        }
-        token::Source::Env => {
-            tracing::info!("using the API token from {}", token::ENV_VAR);
-            format!("the value of {} where TempleSync runs", token::ENV_VAR)
-        }
-    };
+    let token_is_in = token_is_in(&source);
 
     // Listen before anything starts in the background, so a taken port fails at once.
     let listener = tokio::net::TcpListener::bind(opts.bind)
@@ -137,7 +119,39 @@ pub async fn run(engine: Engine, opts: Options) -> anyhow::Result<()> {
             .into_future(),
     );
 
-    let mut stop = stop;
+    stop_gracefully(stop, shutdown, monitor, server).await
+}
+
+/// Where the token is, never the token: a person opening the screens in a browser types it
+/// in once, and needs to know where to find it.
+fn token_is_in(source: &token::Source) -> String {
+    match source {
+        token::Source::Created(path) => {
+            crate::output::stderr_line(&format!(
+                "Created the API token in {}; send it as 'Authorization: Bearer <token>'",
+                path.display()
+            ));
+            format!("in the file {}", path.display())
+        }
+        token::Source::File(path) => {
+            tracing::info!(path = %path.display(), "using the API token file");
+            format!("in the file {}", path.display())
+        }
+        token::Source::Env => {
+            tracing::info!("using the API token from {}", token::ENV_VAR);
+            format!("the value of {} where TempleSync runs", token::ENV_VAR)
+        }
+    }
+}
+
+/// After the first signal: no new requests, a sync in progress finishes; a second signal
+/// stops at once.
+async fn stop_gracefully(
+    mut stop: Signals,
+    shutdown: Arc<tokio::sync::Notify>,
+    monitor: Monitor,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+) -> anyhow::Result<()> {
     let which = stop.next().await;
     tracing::info!(
         signal = which,
