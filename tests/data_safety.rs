@@ -1204,3 +1204,56 @@ async fn a_booking_missing_after_a_restore_here_comes_back_with_the_clouds_edit(
     assert!(open.is_empty(), "nothing to ask: {open:?}");
     assert_same(&l, &r, "bookings").await;
 }
+
+/// The cloud is restored from a backup while one counter is switched off. Another counter
+/// chooses and syncs on, many times: the cloud's generation moves past the one the switched-off
+/// counter remembers. When it comes back, it must still see that the cloud went back (its
+/// synced versions belong to the cloud before the restore) and hold its run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pc_off_during_a_cloud_restore_is_asked_however_long_the_others_synced_since() {
+    let o = Office::with_pcs(2).await;
+    let (l0, l1, r) = (o.local(0).await, o.local(1).await, o.remote().await);
+    coll(&l0, "bookings")
+        .insert_many((1..=3).map(|i| tms_doc(i, doc! { "name": format!("booking {i}") })))
+        .await
+        .unwrap();
+    let (e0, e1) = (o.engine(0).await, o.engine(1).await);
+    sync(&e0).await;
+    sync(&e1).await;
+    let backup = dump(&r).await;
+    for _ in 0..3 {
+        sync(&e0).await;
+        sync(&e1).await;
+    }
+    // Counter 1 is switched off; the cloud is restored.
+    restore(&r, &backup).await;
+    assert_eq!(
+        sync_once(&e0).await.error_code.as_deref(),
+        Some("cloud_changed")
+    );
+    e0.choose_cloud(templesync_engine::CloudChoice::SendLocal)
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        let run = sync_once(&e0).await;
+        assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    }
+    // Counter 1 comes back.
+    let before = office_data(&l1).await;
+    let back = sync_once(&e1).await;
+    assert_eq!(
+        back.error_code.as_deref(),
+        Some("cloud_changed"),
+        "the counter that was off is asked too: {back:?}"
+    );
+    assert_eq!(office_data(&l1).await, before, "and nothing moved here");
+    e1.choose_cloud(templesync_engine::CloudChoice::SendLocal)
+        .await
+        .unwrap();
+    assert_eq!(sync_once(&e1).await.status, RunStatus::Completed);
+    assert_eq!(
+        sync_once(&e0).await.status,
+        RunStatus::Completed,
+        "the other counter's choice does not ask this one again"
+    );
+}

@@ -259,12 +259,40 @@ pub(crate) async fn choose(
                 .map_err(local_err("forgetting what was synced with the old cloud"))?;
         }
     }
-    let (cloud, _) = read_pair(dbs, remote).await?;
+    let (cloud, here) = read_pair(dbs, remote).await?;
+    if let Err(Mismatch::WentBack { .. }) = compare(cloud.as_ref(), here.as_ref(), true) {
+        // The cloud's own history went back: it gets a new id, so that every other PC that
+        // synced with it before the restore is asked too, however far the generation has
+        // moved on by then (a PC that was off for a week would otherwise see a generation
+        // past its own and trust its synced versions against the restored cloud).
+        remint(remote, now).await?;
+    }
     advance(dbs, remote, now, cloud.is_none()).await?;
     tracing::info!(
         ?choice,
         "the person's choice about the cloud is carried out"
     );
+    Ok(())
+}
+
+/// Gives the cloud a new id (keeping the old one beside it), after its history went back.
+async fn remint(remote: &Database, now: DateTime<Utc>) -> Result<()> {
+    let ids = remote.collection::<Document>(CLOUD_IDENTITY);
+    let Some(old) = ids
+        .find_one(doc! { "_id": CLOUD_DOC_ID })
+        .await
+        .map_err(remote_err("reading the cloud's identity"))?
+    else {
+        return Ok(());
+    };
+    let set = doc! {
+        "cloudId": bson::oid::ObjectId::new().to_hex(),
+        "previousCloudId": old.get("cloudId").cloned().unwrap_or(Bson::Null),
+        "restoredSeenAt": to_bson(now),
+    };
+    ids.update_one(doc! { "_id": CLOUD_DOC_ID }, doc! { "$set": set })
+        .await
+        .map_err(remote_err("recording the cloud's new identity"))?;
     Ok(())
 }
 
