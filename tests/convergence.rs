@@ -164,7 +164,51 @@ async fn insert_as_compass(db: &mongodb::Database, ledger: &mut Ledger) {
 }
 
 /// What people and deployments do to the office's data in the crowd case, at fixed steps.
-async fn event(step: usize, o: &Office, dbs: &[mongodb::Database], dump: &mut Vec<bson::Document>) {
+/// What the crowd case keeps for its people's events: a PC's dump, a backup of the cloud.
+#[derive(Default)]
+struct Backups {
+    pc: Vec<bson::Document>,
+    cloud: Vec<(String, Vec<bson::Document>)>,
+}
+
+/// The cloud restored from its backup (`mongorestore --drop` of the whole database, its
+/// identity record included). Documents that only the cloud held and that the backup lacks
+/// are lost by the restore itself, not by the engine: the ledger says so.
+async fn restore_cloud(
+    dbs: &[mongodb::Database],
+    backup: &[(String, Vec<bson::Document>)],
+    ledger: &mut Ledger,
+) {
+    let cloud = &dbs[dbs.len() - 1];
+    let ids = |docs: &[bson::Document]| -> std::collections::BTreeSet<i32> {
+        docs.iter()
+            .filter_map(templesync_tests::chaos::numeric_id)
+            .collect()
+    };
+    let in_backup = backup
+        .iter()
+        .find(|(n, _)| n == COLL)
+        .map(|(_, d)| ids(d))
+        .unwrap_or_default();
+    let mut on_a_pc = std::collections::BTreeSet::new();
+    for db in &dbs[..dbs.len() - 1] {
+        on_a_pc.extend(ids(&all(db, COLL).await));
+    }
+    for id in ids(&all(cloud, COLL).await) {
+        if !in_backup.contains(&id) && !on_a_pc.contains(&id) {
+            ledger.deleted.insert(id);
+        }
+    }
+    restore(cloud, backup).await;
+}
+
+async fn event(
+    step: usize,
+    o: &Office,
+    dbs: &[mongodb::Database],
+    backups: &mut Backups,
+    ledger: &mut Ledger,
+) {
     let cloud = &dbs[dbs.len() - 1];
     match step {
         // A unique index nobody listed in `uniqueFields`, in the cloud and on one PC.
@@ -197,26 +241,51 @@ async fn event(step: usize, o: &Office, dbs: &[mongodb::Database], dump: &mut Ve
                 .unwrap();
         }
         // PC 1 is backed up with mongodump ...
-        20 => *dump = all(&dbs[1], COLL).await,
+        20 => backups.pc = all(&dbs[1], COLL).await,
+        // The cloud is backed up, and later restored from that backup (Atlas's restore).
+        30 => backups.cloud = dump(cloud).await,
+        70 => restore_cloud(dbs, &backups.cloud, ledger).await,
         // ... and later restored from it (`mongorestore --drop`), after a sync that took its
         // work to the cloud: documents made and edits done since the dump are gone here only.
         45 => {
             let e = o.engine(1).await;
             let _ = e.sync(SyncRequest::manual()).await;
             coll(&dbs[1], COLL).drop().await.unwrap();
-            if !dump.is_empty() {
-                coll(&dbs[1], COLL).insert_many(dump.clone()).await.unwrap();
+            if !backups.pc.is_empty() {
+                coll(&dbs[1], COLL)
+                    .insert_many(backups.pc.clone())
+                    .await
+                    .unwrap();
             }
         }
         _ => {}
     }
 }
 
+/// Every PC syncs at the same moment (a run refused by another's lock is fine: the next one
+/// catches up). A PC held because the cloud went back in time is answered as a person would:
+/// "treat this cloud as new and send this computer's data". Returns how many chose.
+async fn sync_all(engines: &[templesync_engine::Engine]) -> u32 {
+    let runs =
+        futures::future::join_all(engines.iter().map(|e| e.sync(SyncRequest::manual()))).await;
+    let mut chose = 0;
+    for (e, r) in engines.iter().zip(runs) {
+        if r.is_ok_and(|r| r.error_code.as_deref() == Some("cloud_changed")) {
+            e.choose_cloud(templesync_engine::CloudChoice::SendLocal)
+                .await
+                .expect("a person's choice about the cloud is carried out");
+            chose += 1;
+        }
+    }
+    chose
+}
+
 /// Several office PCs at once: four PCs and the cloud work at random (dotted field names and
 /// `5.0` ids among the edits), all PCs sync at the same moment, people settle conflicts and
 /// run auto-resolve after further edits (refused when the copies moved on) and switch the
 /// conflict strategy back and forth; a unique index nobody configured appears, a cloud
-/// validator refuses some documents for a while, and a PC is restored from an old dump.
+/// validator refuses some documents for a while, a PC is restored from an old dump, and the
+/// cloud is restored from a backup (each PC then asked, and answering "send this computer's").
 /// Then everything settles: all equal, nothing lost that nobody deleted.
 async fn run_crowd_case(seed: u64) {
     const PCS: usize = 4;
@@ -234,9 +303,10 @@ async fn run_crowd_case(seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut ledger = Ledger::default();
     let (mut refused, mut decided, mut switches) = (0u32, 0u32, 0u32);
-    let mut dump = Vec::new();
+    let mut backups = Backups::default();
+    let mut cloud_choices = 0u32;
     for step in 0..80 {
-        event(step, &o, &dbs, &mut dump).await;
+        event(step, &o, &dbs, &mut backups, &mut ledger).await;
         // While the cloud's validator is on, the cloud's own writers keep to it (they are
         // other programs); the PCs' edits are what it refuses.
         let who = match (15..60).contains(&step) {
@@ -304,12 +374,13 @@ async fn run_crowd_case(seed: u64) {
             switches += 1;
         }
         // Every PC syncs at the same moment.
-        let runs =
-            futures::future::join_all(engines.iter().map(|e| e.sync(SyncRequest::manual()))).await;
-        for r in runs {
-            let _ = r; // a run refused by another's lock is fine: the next one catches up
-        }
+        cloud_choices += sync_all(&engines).await;
     }
+    cloud_choices += sync_all(&engines).await;
+    assert!(
+        cloud_choices >= 1,
+        "seed {seed}: the cloud restored from its backup held the PCs that synced since"
+    );
     set_config(&engines[0], &["conflictResolutionStrategy=manual"]).await;
     let refs: Vec<&templesync_engine::Engine> = engines.iter().collect();
     let settled = templesync_tests::chaos::settle(&refs, 8)
@@ -325,7 +396,7 @@ async fn run_crowd_case(seed: u64) {
         check.differences.join("\n")
     );
     eprintln!(
-        "crowd seed {seed}: {} inserts, {} edits, {} deletes, {decided} decisions, {refused} refused as stale, {switches} strategy switches, {} conflicts logged, {} documents",
+        "crowd seed {seed}: {} inserts, {} edits, {} deletes, {decided} decisions, {refused} refused as stale, {switches} strategy switches, {cloud_choices} choices after the cloud restore, {} conflicts logged, {} documents",
         ledger.inserted.len(),
         ledger.edits,
         ledger.deleted.len(),

@@ -85,27 +85,6 @@ async fn numeric_ids_of_different_types_are_one_document() {
     assert!(dirty_entries(&l).await.is_empty());
 }
 
-/// Every collection of a database with its documents, as `mongodump` would keep them.
-async fn dump(db: &mongodb::Database) -> Vec<(String, Vec<Document>)> {
-    let mut names = db.list_collection_names().await.unwrap();
-    names.sort();
-    let mut out = Vec::new();
-    for n in names {
-        out.push((n.clone(), all(db, &n).await));
-    }
-    out
-}
-
-/// Puts a database back as `dump` saw it (`mongorestore --drop`).
-async fn restore(db: &mongodb::Database, backup: &[(String, Vec<Document>)]) {
-    db.drop().await.unwrap();
-    for (name, docs) in backup {
-        if !docs.is_empty() {
-            coll(db, name).insert_many(docs.clone()).await.unwrap();
-        }
-    }
-}
-
 /// The office's own data, byte for byte (TempleSync's collections aside).
 async fn office_data(db: &mongodb::Database) -> Vec<(String, Vec<Document>)> {
     dump(db)

@@ -218,3 +218,24 @@ pub async fn tms_edit(db: &Database, coll: &str, id: impl Into<Bson>, set: Docum
         .unwrap();
     assert_eq!(r.matched_count, 1);
 }
+
+/// Every collection of a database with its documents, as `mongodump` would keep them.
+pub async fn dump(db: &Database) -> Vec<(String, Vec<Document>)> {
+    let mut names = db.list_collection_names().await.unwrap();
+    names.sort();
+    let mut out = Vec::new();
+    for n in names {
+        out.push((n.clone(), all(db, &n).await));
+    }
+    out
+}
+
+/// Puts a database back as [`dump`] saw it (`mongorestore --drop`).
+pub async fn restore(db: &Database, backup: &[(String, Vec<Document>)]) {
+    db.drop().await.unwrap();
+    for (name, docs) in backup {
+        if !docs.is_empty() {
+            coll(db, name).insert_many(docs.clone()).await.unwrap();
+        }
+    }
+}
