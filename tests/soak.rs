@@ -320,7 +320,7 @@ async fn main() -> ExitCode {
     let in_cloud: std::collections::BTreeSet<i32> = all(&dbs[2], COLL)
         .await
         .iter()
-        .filter_map(|d| d.get_i32("_id").ok())
+        .filter_map(chaos::numeric_id)
         .collect();
     for id in ledger.uncertain.clone() {
         if !in_cloud.contains(&id) {
@@ -377,9 +377,10 @@ async fn main() -> ExitCode {
     let ok = match &settled {
         Ok(s) => {
             println!(
-                "settling:   {} clean runs, {} conflicts resolved, {} conflict records in all, {:.1}s",
+                "settling:   {} clean runs, {} conflicts resolved ({} decisions refused as stale and made again), {} conflict records in all, {:.1}s",
                 s.runs,
                 s.resolved,
+                s.refused_as_stale,
                 s.conflicts_logged,
                 settle_started.elapsed().as_secs_f64()
             );

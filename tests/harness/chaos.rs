@@ -186,6 +186,9 @@ pub struct Settled {
     pub conflicts_logged: usize,
     /// Per-document errors reported by the last round of syncs.
     pub document_errors: usize,
+    /// Decisions refused because a document moved on since its conflict was recorded (made
+    /// again after the next sync).
+    pub refused_as_stale: usize,
 }
 
 /// Clean syncs from every engine, resolving every open conflict (keeping the local version;
@@ -194,14 +197,14 @@ pub struct Settled {
 pub async fn settle(engines: &[&Engine], max_rounds: usize) -> anyhow::Result<Settled> {
     let mut settled = Settled::default();
     for _ in 0..max_rounds {
+        let mut open = 0;
+        // Each engine decides right after its own sync, on conflicts as that sync saw them
+        // (another engine's sync in between would make some of them stale).
         for e in engines {
             e.sync(SyncRequest::manual())
                 .await
                 .map_err(|err| anyhow::anyhow!("a clean sync failed: {err}"))?;
             settled.runs += 1;
-        }
-        let mut open = 0;
-        for e in engines {
             for c in e.conflicts(Some(false), None).await? {
                 open += 1;
                 // A delete against an edit, and held mass deletes, are settled by keeping the
@@ -218,10 +221,15 @@ pub async fn settle(engines: &[&Engine], max_rounds: usize) -> anyhow::Result<Se
                     notes: None,
                     by: "settle".into(),
                 };
-                e.resolve(&c.id, decision)
-                    .await
-                    .map_err(|err| anyhow::anyhow!("resolving {} failed: {err}", c.id))?;
-                settled.resolved += 1;
+                match e.resolve(&c.id, decision).await {
+                    Ok(_) => settled.resolved += 1,
+                    // A document moved on since the conflict was recorded (a late write of
+                    // the random work, or another engine's sync): the decision is refused, as
+                    // it would be for a person, and the next round's sync shows the conflict
+                    // as it is now. One still open after every round fails below.
+                    Err(Error::InvalidResolution { .. }) => settled.refused_as_stale += 1,
+                    Err(err) => anyhow::bail!("resolving {} failed: {err}", c.id),
+                }
             }
         }
         if open == 0 {
