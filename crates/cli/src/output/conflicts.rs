@@ -188,6 +188,14 @@ pub(super) fn conflict_detail(o: &mut String, i: usize, c: &Conflict, clock: &Cl
             "   Document: {} (the cloud document holding the value: {})",
             c.local_id, c.remote_id
         );
+    } else if c.kind == ConflictKind::Bulk {
+        // A hold is of many documents: their count and a sample, not one id.
+        let _ = writeln!(
+            o,
+            "   Documents: {} (e.g. {})",
+            c.count.unwrap_or_default(),
+            c.sample.join(", ")
+        );
     } else {
         let _ = writeln!(o, "   Document: {}", doc_label(c));
     }

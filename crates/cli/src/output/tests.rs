@@ -333,3 +333,18 @@ fn values_are_quoted_for_the_shell_only_when_needed() {
     assert_eq!(show_value(&Value::Null), "(none)");
     assert!(show_value(&json!("x".repeat(300))).ends_with('…'));
 }
+
+#[test]
+fn a_held_mass_delete_shows_its_count_and_a_sample_not_one_document() {
+    let mut c = unique_conflict();
+    c.kind = ConflictKind::Bulk;
+    c.collection = "bookings".into();
+    c.local_id = String::new();
+    c.field = None;
+    c.deleted_on = Some("remote".into());
+    c.count = Some(60);
+    c.sample = vec!["1".into(), "2".into(), "3".into()];
+    let text = conflicts_text(&[c], &clock(), false);
+    assert!(text.contains("   Documents: 60 (e.g. 1, 2, 3)\n"), "{text}");
+    assert!(!text.contains("Document: null"), "{text}");
+}
