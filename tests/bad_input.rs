@@ -962,6 +962,14 @@ async fn typed_mistakes_are_refused_naming_the_problem_and_change_nothing() {
         (
             "POST",
             "/api/sync/sync".into(),
+            Some("\n"),
+            400,
+            "invalid_request",
+            "JSON",
+        ),
+        (
+            "POST",
+            "/api/sync/sync".into(),
             Some("[]"),
             400,
             "invalid_request",

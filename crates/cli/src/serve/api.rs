@@ -50,7 +50,10 @@ fn bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 
 /// A JSON object body as `T`; `None` for an empty body. Errors name the field at fault.
 fn json_object<T: DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    // No body at all means "the defaults"; anything else, whitespace included, must be JSON
+    // (a body of only a line break is not a JSON object, and a client that sent one meant
+    // to send something).
+    if body.is_empty() {
         return Ok(None);
     }
     let value: Value = serde_json::from_slice(body)
