@@ -9,8 +9,11 @@
 //! equal and no document was lost or duplicated.
 //!
 //! ```sh
-//! cargo run -p templesync-tests --bin templesync-soak -- --minutes 30 [--seed N]
+//! cargo run -p templesync-tests --bin templesync-soak -- --minutes 30 [--seed N] [--trace FILE]
 //! ```
+//!
+//! `--trace FILE` writes every document decision, change-feed event and held delete of both
+//! PCs' runs to FILE (a span names the PC), to follow a divergence back to its run.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -19,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bson::doc;
+use futures::TryStreamExt;
 use mongodb::Database;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -27,6 +31,7 @@ use templesync_tests::chaos::{self, Ledger, Work};
 use templesync_tests::fixture::*;
 use templesync_tests::proxy::{Link, Proxy};
 use tokio::sync::{Mutex, RwLock};
+use tracing::Instrument;
 
 const COLL: &str = "bookings";
 
@@ -36,12 +41,14 @@ const ENGINE_APP_NAME: &str = "TempleSync";
 struct Args {
     minutes: f64,
     seed: u64,
+    trace: Option<std::path::PathBuf>,
 }
 
 fn args() -> Result<Args, String> {
     let mut a = Args {
         minutes: 30.0,
         seed: rand::random::<u32>() as u64,
+        trace: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -59,8 +66,12 @@ fn args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| "--seed takes a number")?
             }
+            "--trace" => a.trace = Some(value("--trace")?.into()),
             "-h" | "--help" => {
-                return Err("usage: templesync-soak [--minutes N (default 30)] [--seed N]".into());
+                return Err(
+                    "usage: templesync-soak [--minutes N (default 30)] [--seed N] [--trace FILE]"
+                        .into(),
+                );
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -177,6 +188,22 @@ async fn main() -> ExitCode {
         }
     };
     let seed = args.seed;
+    if let Some(path) = &args.trace {
+        let file = match std::fs::File::create(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("cannot write the trace to {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "templesync::items=trace,templesync_engine=debug,templesync_soak=info",
+            ))
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .init();
+    }
     let soak_for = Duration::from_secs_f64(args.minutes * 60.0);
     println!("soak: {:.1} minutes, seed {seed}", args.minutes);
     let mut o = Office::with_pcs(2).await;
@@ -220,7 +247,9 @@ async fn main() -> ExitCode {
         tokio::time::sleep(Duration::from_millis(rng.random_range(100..1500))).await;
         let pc = rng.random_range(0..2);
         let engine: Engine = engines[pc].clone();
-        let sync = tokio::spawn(async move { engine.sync(SyncRequest::manual()).await });
+        let span = tracing::info_span!("soak", pc);
+        let sync =
+            tokio::spawn(async move { engine.sync(SyncRequest::manual()).await }.instrument(span));
         let fault = rng.random_range(0..10);
         match fault {
             0 | 1 => {
@@ -314,7 +343,9 @@ async fn main() -> ExitCode {
         Office::engine_with(o.settings(1), None).await,
     ];
     let settle_started = Instant::now();
-    let settled = chaos::settle(&[&clean[0], &clean[1]], 10).await;
+    let settled = chaos::settle(&[&clean[0], &clean[1]], 10)
+        .instrument(tracing::info_span!("settle"))
+        .await;
     let mut ledger = ledger.lock().await.clone();
     // An insert or delete whose answer was lost: what the cloud shows is what happened.
     let in_cloud: std::collections::BTreeSet<i32> = all(&dbs[2], COLL)
@@ -405,6 +436,9 @@ async fn main() -> ExitCode {
     for d in check.differences.iter().take(20) {
         println!("  {d}");
     }
+    if !check.is_clean() {
+        explain_differences(&dbs).await;
+    }
     println!("runs left running: {logs_running}");
     for e in engines.iter().chain(&clean) {
         e.shutdown().await;
@@ -415,5 +449,53 @@ async fn main() -> ExitCode {
     } else {
         println!("NOT CONVERGED");
         ExitCode::from(1)
+    }
+}
+
+/// For each document not on all three databases: what each PC remembers of it (its synced
+/// version, its dirty-list entries and conflict records), to follow it back in the trace.
+async fn explain_differences(dbs: &[Database; 3]) {
+    let mut ids: BTreeMap<i32, [bool; 3]> = BTreeMap::new();
+    for (i, db) in dbs.iter().enumerate() {
+        for d in all(db, COLL).await {
+            if let Some(id) = chaos::numeric_id(&d) {
+                ids.entry(id).or_default()[i] = true;
+            }
+        }
+    }
+    for (id, on) in ids
+        .into_iter()
+        .filter(|(_, on)| on.iter().any(|o| !o))
+        .take(10)
+    {
+        println!(
+            "  document {id}: on PC 0 {}, PC 1 {}, cloud {}",
+            on[0], on[1], on[2]
+        );
+        for (pc, db) in dbs[..2].iter().enumerate() {
+            let base = db
+                .collection::<bson::Document>(&format!("sync_base.{COLL}"))
+                .find_one(doc! { "_id": id })
+                .await
+                .ok()
+                .flatten();
+            let local = db
+                .collection::<bson::Document>(COLL)
+                .find_one(doc! { "_id": id })
+                .await
+                .ok()
+                .flatten();
+            let conflicts: Vec<bson::Document> = db
+                .collection::<bson::Document>("conflict_logs")
+                .find(doc! { "$or": [ { "docId": id }, { "docIds": id } ] })
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap_or_default();
+            println!(
+                "    PC {pc}: local {local:?}\n      base {base:?}\n      conflicts {conflicts:?}"
+            );
+        }
     }
 }

@@ -162,6 +162,24 @@ pub enum Decision {
     },
 }
 
+impl Decision {
+    /// A short name, for traces.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Decision::Nothing => "nothing",
+            Decision::InSync => "in_sync",
+            Decision::Push(_) => "push",
+            Decision::Pull(_) => "pull",
+            Decision::Merge(_) => "merge",
+            Decision::DeleteRemote => "delete_remote",
+            Decision::DeleteLocal => "delete_local",
+            Decision::Forget => "forget",
+            Decision::Conflict(_) => "conflict",
+            Decision::AutoResolved { .. } => "auto_resolved",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Winner {
     Local,

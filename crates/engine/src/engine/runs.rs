@@ -55,11 +55,14 @@ impl Engine {
     ) -> Result<SyncRun> {
         let engine = self.clone();
         let runtime = tokio::runtime::Handle::current();
+        // The caller's span goes along, so that a trace tells whose run each event is.
+        let span = tracing::Span::current();
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
             .name("templesync-run".into())
             .stack_size(RUN_STACK_BYTES)
             .spawn(move || {
+                let _entered = span.enter();
                 let run = runtime.block_on(engine.run_locked(&req, &cfg, progress));
                 let _ = tx.send(run);
             })

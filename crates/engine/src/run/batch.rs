@@ -124,6 +124,15 @@ impl CollectionSync<'_> {
         self.defer_deletes(&mut items);
         self.apply_batch(&mut items).await?;
         for it in &items {
+            tracing::trace!(
+                target: "templesync::items",
+                collection = %self.name,
+                id = %it.id,
+                decision = it.decision.label(),
+                ok = it.ok,
+                retry = it.retry,
+                allow_deletes = self.allow_deletes,
+            );
             if it.retry {
                 self.later.push(it.id.clone());
             }

@@ -31,6 +31,7 @@ impl CollectionSync<'_> {
                 true => ids.len() as u64 + 1,
                 false => Self::size_for_brake(coll, side, &ids, self.env.cfg, must_hold).await?,
             };
+            tracing::trace!(target: "templesync::items", collection = %self.name, %side, deletes = ids.len(), size, must_hold, "deferred deletes");
             if must_hold || crate::bulk::held(self.env.cfg, ids.len() as u64, size) {
                 let now = self.env.clock.now();
                 let created = crate::bulk::hold(

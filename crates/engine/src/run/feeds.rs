@@ -45,6 +45,7 @@ impl CollectionSync<'_> {
             // Dropped or renamed in the cloud: start over with a scan next time.
             return self.save_checkpoint(None, None, false).await;
         }
+        tracing::trace!(target: "templesync::items", collection = %self.name, later = self.later.len(), deferred = self.deferred.iter().map(Vec::len).sum::<usize>(), "saving the checkpoint");
         let token = remote_feed.as_ref().and_then(|(f, _)| f.token());
         let local_token = local_feed.as_ref().and_then(|(f, _)| f.token());
         self.step(Step::SaveCheckpoint).await?;
@@ -256,9 +257,11 @@ impl CollectionSync<'_> {
                 Side::Local => &mut self.echoes_local,
                 Side::Remote => &mut self.echoes_remote,
             };
+            tracing::trace!(target: "templesync::items", collection = %self.name, %side, id = %ev.id, op = ?ev.op, "feed event");
             if let Some(ops) = echoes.get_mut(&key)
                 && let Some(pos) = ops.iter().position(|o| *o == ev.op)
             {
+                tracing::trace!(target: "templesync::items", collection = %self.name, %side, id = %ev.id, "an echo of our own write");
                 ops.remove(pos);
                 if ops.is_empty() {
                     echoes.remove(&key);
