@@ -1,16 +1,25 @@
 // Words and numbers as office staff read them.
 
+import agoTable from "../../crates/engine/src/app/ago.json";
 import type { Conflict, ConflictKind, RunStatus, SyncRun, Trigger, Value } from "./transport";
+
+// The one wording of "how long ago", shared with the engine (command line, tray, status band).
+type AgoStep = { below?: number; say?: string; unit?: string; seconds?: number };
+const AGO = agoTable as {
+  future: { beyond: number; say: string };
+  steps: AgoStep[];
+  count: { one: string; many: string };
+};
 
 export function ago(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return "never";
-  const s = Math.round((now - Date.parse(iso)) / 1000);
-  const plural = (n: number, unit: string) => (n === 1 ? `1 ${unit} ago` : `${n} ${unit}s ago`);
-  if (s < 45) return "just now";
-  if (s < 2700) return plural(Math.max(1, Math.round(s / 60)), "minute");
-  if (s < 79200) return plural(Math.max(1, Math.round(s / 3600)), "hour");
-  if (s < 129600) return "yesterday";
-  return plural(Math.round(s / 86400), "day");
+  const s = Math.trunc((now - Date.parse(iso)) / 1000);
+  if (s < -AGO.future.beyond) return AGO.future.say;
+  const step = AGO.steps.find((st) => st.below === undefined || s < st.below) ?? AGO.steps[AGO.steps.length - 1];
+  if (step.say !== undefined) return step.say;
+  const per = Math.max(1, step.seconds ?? 1);
+  const n = Math.max(1, Math.floor((Math.max(0, s) + Math.floor(per / 2)) / per));
+  return (n === 1 ? AGO.count.one : AGO.count.many).replace("{n}", String(n)).replace("{unit}", step.unit ?? "second");
 }
 
 export function when(iso: string | null | undefined): string {

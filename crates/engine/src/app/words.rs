@@ -3,21 +3,67 @@
 
 use chrono::{DateTime, Utc};
 
+/// The wording of [`ago`], as data shared with the screens (`ui/src/format.ts` imports the
+/// same file), so that the two cannot drift apart.
+const AGO_TABLE: &str = include_str!("ago.json");
+
+#[derive(serde::Deserialize)]
+struct AgoTable {
+    future: AgoFuture,
+    steps: Vec<AgoStep>,
+    count: AgoCount,
+}
+
+#[derive(serde::Deserialize)]
+struct AgoFuture {
+    beyond: i64,
+    say: String,
+}
+
+#[derive(serde::Deserialize)]
+struct AgoStep {
+    below: Option<i64>,
+    say: Option<String>,
+    unit: Option<String>,
+    seconds: Option<i64>,
+}
+
+#[derive(serde::Deserialize)]
+struct AgoCount {
+    one: String,
+    many: String,
+}
+
+fn ago_table() -> &'static AgoTable {
+    static TABLE: std::sync::LazyLock<AgoTable> = std::sync::LazyLock::new(|| {
+        serde_json::from_str(AGO_TABLE).expect("ago.json is valid (a unit test reads it)")
+    });
+    &TABLE
+}
+
 /// How long ago `then` was, as a person says it: "just now", "5 minutes ago", "yesterday",
 /// "3 days ago". A moment ahead of `now` by more than a minute says the clock is wrong.
 pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let t = ago_table();
     let s = (now - then).num_seconds();
-    match s {
-        ..-60 => "in the future: check this computer's clock".to_string(),
-        -60..45 => "just now".to_string(),
-        45..2_700 => format!("{} ago", plural(((s + 30) / 60).max(1) as u64, "minute")),
-        2_700..79_200 => format!(
-            "{} ago",
-            plural(((s + 1_800) / 3_600).max(1) as u64, "hour")
-        ),
-        79_200..129_600 => "yesterday".to_string(),
-        _ => format!("{} ago", plural(((s + 43_200) / 86_400) as u64, "day")),
+    if s < -t.future.beyond {
+        return t.future.say.clone();
     }
+    let step = t
+        .steps
+        .iter()
+        .find(|st| st.below.is_none_or(|b| s < b))
+        .expect("the last step has no bound");
+    if let Some(say) = &step.say {
+        return say.clone();
+    }
+    let unit = step.unit.as_deref().unwrap_or("second");
+    let per = step.seconds.unwrap_or(1).max(1);
+    let n = ((s.max(0) + per / 2) / per).max(1);
+    let pattern = if n == 1 { &t.count.one } else { &t.count.many };
+    pattern
+        .replace("{n}", &n.to_string())
+        .replace("{unit}", unit)
 }
 
 /// "1 conflict", "5 conflicts".
@@ -66,6 +112,22 @@ mod tests {
             "just now",
             "a clock a few seconds apart is not worth a warning"
         );
+    }
+
+    #[test]
+    fn the_shared_table_of_ago_is_ordered_and_ends_without_a_bound() {
+        let t = ago_table();
+        let bounds: Vec<Option<i64>> = t.steps.iter().map(|s| s.below).collect();
+        assert_eq!(bounds.last(), Some(&None), "the last step catches the rest");
+        let set: Vec<i64> = bounds.iter().flatten().copied().collect();
+        assert!(set.windows(2).all(|w| w[0] < w[1]), "{set:?}");
+        assert_eq!(set.len() + 1, bounds.len(), "only the last step is unbounded");
+        for st in &t.steps {
+            assert!(
+                st.say.is_some() != st.unit.is_some(),
+                "a step either says its words or counts a unit"
+            );
+        }
     }
 
     #[test]
