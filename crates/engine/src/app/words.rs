@@ -121,7 +121,11 @@ mod tests {
         assert_eq!(bounds.last(), Some(&None), "the last step catches the rest");
         let set: Vec<i64> = bounds.iter().flatten().copied().collect();
         assert!(set.windows(2).all(|w| w[0] < w[1]), "{set:?}");
-        assert_eq!(set.len() + 1, bounds.len(), "only the last step is unbounded");
+        assert_eq!(
+            set.len() + 1,
+            bounds.len(),
+            "only the last step is unbounded"
+        );
         for st in &t.steps {
             assert!(
                 st.say.is_some() != st.unit.is_some(),

@@ -435,13 +435,7 @@ impl Engine {
 
     /// Applies a person's decision on one conflict.
     pub async fn resolve(&self, id: &str, resolution: Resolution) -> Result<ResolveOutcome> {
-        let _guard = self
-            .inner
-            .running
-            .try_lock()
-            .map_err(|_| Error::SyncInProgress {
-                holder: String::new(),
-            })?;
+        let _guard = self.alone()?;
         // An id that names no conflict is refused before the lock is taken: a refusal writes
         // nothing at all. (Under the lock, `resolve` checks again.)
         conflicts::load(&self.inner.dbs, id)
@@ -455,13 +449,7 @@ impl Engine {
     }
 
     pub async fn auto_resolve(&self, max: u32, by: &str) -> Result<AutoResolveReport> {
-        let _guard = self
-            .inner
-            .running
-            .try_lock()
-            .map_err(|_| Error::SyncInProgress {
-                holder: String::new(),
-            })?;
+        let _guard = self.alone()?;
         let acquired = RunLock::acquire(
             &self.inner.dbs.local,
             self.inner.clock.clone(),

@@ -283,6 +283,12 @@ impl Engine {
         if self.inner.dbs.remote.is_none() {
             return Err(Error::RemoteNotConfigured);
         }
+        self.alone()
+    }
+
+    /// No run, cloud choice or decision going on in this process (a decision needs no
+    /// cloud); across processes, the run lock does the same.
+    pub(super) fn alone(&self) -> Result<tokio::sync::MutexGuard<'_, ()>> {
         self.inner
             .running
             .try_lock()

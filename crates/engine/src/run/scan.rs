@@ -112,42 +112,19 @@ impl CollectionSync<'_> {
         }
         tracing::debug!(collection = %self.name, local_count, base_count, new_local, held, crashed_before, "comparing ids");
         self.out.scanned = true;
-        let mut local_ids = HashSet::new();
-        let mut cursor = self
-            .local
-            .find(doc! {})
-            .projection(doc! { "_id": 1 })
-            .await
-            .map_err(db_err(Side::Local, "listing local ids"))?;
-        while let Some(d) = cursor
-            .try_next()
-            .await
-            .map_err(db_err(Side::Local, "listing local ids"))?
-        {
-            if let Some(id) = d.get("_id") {
-                local_ids.insert(IdKey::of(id));
-            }
-        }
+        let local_ids: HashSet<IdKey> = ids_of(&self.local, Side::Local, "listing local ids")
+            .await?
+            .iter()
+            .map(IdKey::of)
+            .collect();
         let mut missing = Vec::new();
         let mut based = HashSet::new();
-        let mut cursor = self
-            .base
-            .find(doc! {})
-            .projection(doc! { "_id": 1 })
-            .await
-            .map_err(db_err(Side::Local, "listing synced ids"))?;
-        while let Some(d) = cursor
-            .try_next()
-            .await
-            .map_err(db_err(Side::Local, "listing synced ids"))?
-        {
-            if let Some(id) = d.get("_id") {
-                let k = IdKey::of(id);
-                if !local_ids.contains(&k) {
-                    missing.push(id.clone());
-                }
-                based.insert(k);
+        for id in ids_of(&self.base, Side::Local, "listing synced ids").await? {
+            let k = IdKey::of(&id);
+            if !local_ids.contains(&k) {
+                missing.push(id);
             }
+            based.insert(k);
         }
         // Local documents without a base that are not pending: left by a run cut between
         // writing a pulled document and recording its base.
@@ -183,24 +160,11 @@ impl CollectionSync<'_> {
         self.empty = Empty::default();
         r?;
         // Bases of documents now on neither side.
-        let mut gone = Vec::new();
-        let mut cursor = self
-            .base
-            .find(doc! {})
-            .projection(doc! { "_id": 1 })
-            .await
-            .map_err(db_err(Side::Local, "listing synced ids"))?;
-        while let Some(d) = cursor
-            .try_next()
-            .await
-            .map_err(db_err(Side::Local, "listing synced ids"))?
-        {
-            if let Some(id) = d.get("_id")
-                && !self.done.contains(&IdKey::of(id))
-            {
-                gone.push(id.clone());
-            }
-        }
+        let gone: Vec<Bson> = ids_of(&self.base, Side::Local, "listing synced ids")
+            .await?
+            .into_iter()
+            .filter(|id| !self.done.contains(&IdKey::of(id)))
+            .collect();
         tracing::debug!(collection = %self.name, gone = gone.len(), "full scan done");
         self.reconcile_ids(gone).await
     }
@@ -238,4 +202,20 @@ impl CollectionSync<'_> {
             }
         }
     }
+}
+
+/// Every `_id` of a collection, read with `what` named in an error.
+async fn ids_of(coll: &Collection<Document>, side: Side, what: &'static str) -> Result<Vec<Bson>> {
+    let mut cursor = coll
+        .find(doc! {})
+        .projection(doc! { "_id": 1 })
+        .await
+        .map_err(db_err(side, what))?;
+    let mut ids = Vec::new();
+    while let Some(d) = cursor.try_next().await.map_err(db_err(side, what))? {
+        if let Some(id) = d.get("_id") {
+            ids.push(id.clone());
+        }
+    }
+    Ok(ids)
 }
