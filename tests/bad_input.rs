@@ -847,6 +847,8 @@ async fn typed_mistakes_are_refused_naming_the_problem_and_change_nothing() {
     let cloud = o.cloud.url();
     let secret = "Pw-n0t-echoed-5c1";
     let dead_cloud = format!("mongodb://u:{secret}@127.0.0.1:{dead}/?directConnection=true");
+    let raw = "Pw3x/n0tEch?oed4@9";
+    let pieces = ["Pw3x", "n0tEch", "oed4"];
     let conn_rows: Vec<(String, String, &str, &str, String)> = vec![
         (
             local.clone(),
@@ -882,6 +884,22 @@ async fn typed_mistakes_are_refused_naming_the_problem_and_change_nothing() {
             DB,
             "invalid_connection_string",
             "****".into(),
+        ),
+        // Passwords pasted unencoded, as Atlas users do: the message names the characters,
+        // never a piece of the password (the driver quoted "u:Pw3x" as a host).
+        (
+            local.clone(),
+            format!("mongodb+srv://u:{raw}@cluster0.templesync-test.invalid/db"),
+            DB,
+            "invalid_connection_string",
+            "%2F".into(),
+        ),
+        (
+            format!("mongodb://u:{raw}@127.0.0.1:1/"),
+            cloud.clone(),
+            DB,
+            "invalid_connection_string",
+            "local".into(),
         ),
         (
             "mongodb//127.0.0.1".into(),
@@ -943,6 +961,13 @@ async fn typed_mistakes_are_refused_naming_the_problem_and_change_nothing() {
                 "the password is never echoed:\n{}",
                 o.all()
             );
+            for piece in pieces {
+                assert!(
+                    !o.all().contains(piece),
+                    "no piece of a password is echoed:\n{}",
+                    o.all()
+                );
+            }
         }
     }
 

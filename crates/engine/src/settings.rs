@@ -54,8 +54,7 @@ impl Settings {
         [Some(&self.local_url), self.remote_url.as_ref()]
             .into_iter()
             .flatten()
-            .filter_map(|u| password_of(u))
-            .filter(|p| !p.is_empty())
+            .flat_map(|u| secrets_of(u))
             .collect()
     }
 }
@@ -88,8 +87,25 @@ fn check_url(which: &'static str, url: &str) -> Result<()> {
         .strip_prefix("mongodb://")
         .or_else(|| url.strip_prefix("mongodb+srv://"))
         .ok_or_else(|| invalid("it must start with mongodb:// or mongodb+srv://"))?;
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let p = parts(rest);
+    let bad = p
+        .userinfo
+        .and_then(|u| u.split_once(':'))
+        .map(|(_, pw)| unencoded(pw))
+        .unwrap_or_default();
+    if !bad.is_empty() {
+        // The driver would cut the address at it and quote a piece of the password.
+        let list =
+            |f: fn(char) -> String| bad.iter().map(|c| f(*c)).collect::<Vec<_>>().join(" and ");
+        return Err(invalid(&format!(
+            "the password holds {}, which a connection string must hold written as {}: change \
+             {} in the password part and try again",
+            list(|c| format!("'{c}'")),
+            list(|c| format!("%{:02X}", c as u32)),
+            if bad.len() == 1 { "it" } else { "them" },
+        )));
+    }
+    let hosts = p.hosts;
     if hosts.is_empty() {
         return Err(invalid("it names no host"));
     }
@@ -107,11 +123,91 @@ fn check_url(which: &'static str, url: &str) -> Result<()> {
     Ok(())
 }
 
+/// A connection string's parts after the scheme: the user info (if any), the host list, and
+/// the rest (path and options). People paste Atlas passwords unencoded, and those may hold
+/// `/`, `?`, `@` or `:`: the user info ends at the last `@` that a host list follows, not at
+/// the first `/` or `?`. When in doubt, more is taken for the user info, so that a password
+/// is never shown as if it were a host or a path.
+struct Parts<'a> {
+    userinfo: Option<&'a str>,
+    hosts: &'a str,
+    tail: &'a str,
+}
+
+fn parts(rest: &str) -> Parts<'_> {
+    let end_of_hosts = |from: usize| {
+        rest[from..]
+            .find(['/', '?'])
+            .map_or(rest.len(), |i| from + i)
+    };
+    let looks_like_hosts = |h: &str| {
+        !h.is_empty()
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-_:,[]%".contains(c))
+    };
+    let ats: Vec<usize> = rest.match_indices('@').map(|(i, _)| i).collect();
+    let at = ats
+        .iter()
+        .rev()
+        .find(|&&i| looks_like_hosts(&rest[i + 1..end_of_hosts(i + 1)]))
+        .or(ats.last());
+    match at {
+        Some(&i) => {
+            let end = end_of_hosts(i + 1);
+            Parts {
+                userinfo: Some(&rest[..i]),
+                hosts: &rest[i + 1..end],
+                tail: &rest[end..],
+            }
+        }
+        None => {
+            let end = end_of_hosts(0);
+            Parts {
+                userinfo: None,
+                hosts: &rest[..end],
+                tail: &rest[end..],
+            }
+        }
+    }
+}
+
+/// The characters of a password that a connection string cannot hold as they are (as the
+/// driver sees it), each once, in order.
+fn unencoded(password: &str) -> Vec<char> {
+    let b = password.as_bytes();
+    let mut bad = Vec::new();
+    for (i, c) in password.char_indices() {
+        let reserved = match c {
+            '/' | '?' | '@' | ':' | '#' | '[' | ']' => true,
+            '%' => {
+                !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                    && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+            }
+            _ => false,
+        };
+        if reserved && !bad.contains(&c) {
+            bad.push(c);
+        }
+    }
+    bad
+}
+
+/// Every form of a connection string's password that a message could quote.
+pub(crate) fn secrets_of(url: &str) -> Vec<String> {
+    let Some(p) = password_of(url).filter(|p| !p.is_empty()) else {
+        return Vec::new();
+    };
+    let decoded = percent_decode(&p);
+    let encoded = percent_encode(&decoded);
+    let mut all = vec![p, decoded, encoded];
+    all.sort();
+    all.dedup();
+    all
+}
+
 fn password_of(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?']).next()?;
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    let (_, password) = userinfo.split_once(':')?;
+    let (_, password) = parts(rest).userinfo?.split_once(':')?;
     Some(password.to_string())
 }
 
@@ -120,17 +216,16 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "<not a connection string>".to_string();
     };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => {
+    let p = parts(rest);
+    // Query options may carry secrets too (e.g. a TLS key password).
+    let tail = strip_secret_options(p.tail);
+    match p.userinfo {
+        Some(userinfo) => {
             let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
             let masked = if userinfo.contains(':') { ":****" } else { "" };
-            // Query options may carry secrets too (e.g. a TLS key password).
-            let tail = strip_secret_options(tail);
-            format!("{scheme}://{user}{masked}@{hosts}{tail}")
+            format!("{scheme}://{user}{masked}@{}{tail}", p.hosts)
         }
-        None => format!("{scheme}://{authority}{}", strip_secret_options(tail)),
+        None => format!("{scheme}://{}{tail}", p.hosts),
     }
 }
 
@@ -156,16 +251,50 @@ fn strip_secret_options(tail: &str) -> String {
 /// database at cluster0.example.net".
 pub fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, h)| h)
-        .to_string()
+    parts(rest).hosts.to_string()
 }
 
-/// Replaces every occurrence of a secret in a message.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).and_then(|c| hex(*c)),
+            b.get(i + 2).and_then(|c| hex(*c)),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|c| match c {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (c as char).to_string()
+            }
+            _ => format!("%{c:02X}"),
+        })
+        .collect()
+}
+
+/// Replaces every occurrence of a secret in a message, longest first (so that a secret that
+/// holds another is hidden whole).
 pub(crate) fn scrub(message: &str, secrets: &[String]) -> String {
     let mut out = message.to_string();
+    let mut secrets: Vec<&String> = secrets.iter().collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     for s in secrets {
         if s.len() >= 3 {
             out = out.replace(s.as_str(), "****");
@@ -207,6 +336,81 @@ mod tests {
         assert!(!redact_url(url).contains("p@ss"));
         assert_eq!(host_of(url), "host:27017");
         assert_eq!(password_of(url).as_deref(), Some("p@ss"));
+    }
+
+    /// Every character that means something in a URL, in raw passwords as people paste them
+    /// from Atlas, and percent-encoded as they should be.
+    #[test]
+    fn passwords_made_of_url_special_characters_are_never_shown() {
+        let specials = [
+            "/", "?", "@", ":", "#", "%", "&", "=", "+", "[", "]", ",", ";", "$", "!", " ",
+        ];
+        let mut passwords: Vec<String> =
+            specials.iter().map(|c| format!("Pa{c}ss{c}w0rd")).collect();
+        passwords.push(specials.concat());
+        passwords.push("p/a?s@s:w#o%r&d".into());
+        for raw in passwords {
+            for pw in [raw.clone(), percent_encode(&raw)] {
+                for tail in [
+                    "",
+                    "/",
+                    "/temple_db",
+                    "/?retryWrites=true&w=majority",
+                    "/db?appName=x",
+                ] {
+                    let url = format!("mongodb+srv://temple:{pw}@cluster0.example.net{tail}");
+                    let shown = redact_url(&url);
+                    assert!(!shown.contains(&pw), "{url} shown as {shown}");
+                    assert!(
+                        shown.contains("cluster0.example.net"),
+                        "{url} shown as {shown}"
+                    );
+                    assert_eq!(host_of(&url), "cluster0.example.net", "{url}");
+                    let settings = Settings {
+                        local_url: "mongodb://localhost:27017".into(),
+                        remote_url: Some(url.clone()),
+                        database: "temple_db".into(),
+                    };
+                    let secrets = settings.secrets();
+                    for message in [
+                        format!("invalid connection string {url}"),
+                        format!("password '{raw}' rejected"),
+                        format!("password '{}' rejected", percent_encode(&raw)),
+                    ] {
+                        let scrubbed = scrub(&message, &secrets);
+                        assert!(!scrubbed.contains(&raw), "{message} -> {scrubbed}");
+                    }
+                    match check_url("cloud", &url) {
+                        Err(e) => assert!(!e.to_string().contains(&pw), "{url}: {e}"),
+                        Ok(()) => assert!(unencoded(&pw).is_empty(), "{url} is refused"),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_unencoded_password_is_refused_naming_the_character_not_the_password() {
+        let err = check_url(
+            "cloud",
+            "mongodb+srv://temple:Pa/ss@cluster0.example.net/db",
+        )
+        .expect_err("a raw / in the password");
+        let text = err.to_string();
+        assert!(text.contains("'/'") && text.contains("%2F"), "{text}");
+        let two = check_url("cloud", "mongodb://u:a?b/c?@h/db").expect_err("two kinds");
+        assert!(
+            two.to_string().contains("'?' and '/'") && two.to_string().contains("%3F and %2F"),
+            "{two}"
+        );
+        assert!(!text.contains("Pa/ss") && !text.contains(":Pa"), "{text}");
+        check_url(
+            "cloud",
+            "mongodb+srv://temple:Pa%2Fss@cluster0.example.net/db",
+        )
+        .expect("encoded is fine");
+        assert!(unencoded("100%25sure").is_empty());
+        assert_eq!(unencoded("100%sure"), vec!['%']);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use mongodb::options::{ClientOptions, ConnectionString, WriteConcern};
 use mongodb::{Client, Collection, Database};
 
 use crate::error::{Error, Result, Side};
-use crate::settings::{Settings, host_of, redact_url};
+use crate::settings::{Settings, host_of, redact_url, scrub, secrets_of};
 
 /// Settings (local).
 pub const SYNC_CONFIG: &str = "sync_config";
@@ -76,7 +76,7 @@ impl Databases {
                 ConnectionString::parse(url).map_err(|e| Error::InvalidConnectionString {
                     which: "cloud",
                     url: redact_url(url),
-                    reason: crate::error::describe_driver_error(&e),
+                    reason: scrub(&crate::error::describe_driver_error(&e), &secrets_of(url)),
                 })?;
                 Some(Arc::new(RemoteConn {
                     url: url.clone(),
@@ -191,7 +191,7 @@ async fn client_for(which: &'static str, url: &str) -> Result<Client> {
 /// `tlsCAFile` that does not exist) never will: it is a setting to fix.
 fn connection_problem(which: &'static str, url: &str, e: &mongodb::error::Error) -> Error {
     use mongodb::error::ErrorKind;
-    let reason = crate::error::describe_driver_error(e);
+    let reason = scrub(&crate::error::describe_driver_error(e), &secrets_of(url));
     let lookup = matches!(*e.kind, ErrorKind::DnsResolve { .. } | ErrorKind::Io(_));
     if lookup && which == "cloud" {
         return Error::RemoteUnreachable {
