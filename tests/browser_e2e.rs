@@ -8,6 +8,10 @@
 //! building the UI and the binary); otherwise each returns at once saying so. Every test saves
 //! a screenshot of each screen it visits under `screenshots/browser/` (git-ignored), and the
 //! server's log under `screenshots/browser/logs/`.
+//!
+//! The flows shared with the desktop app's tests are in `tests/harness/screens.rs`; this file
+//! holds the browser's hands for them ([`Screens`] for `Browser`) and what only a browser
+//! has (the access key, no connection form).
 
 use std::future::Future;
 use std::os::unix::process::CommandExt as _;
@@ -15,17 +19,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use bson::{Document, doc, oid::ObjectId};
 use serde_json::{Value, json};
-use templesync_tests::fixture::{
-    DB, Office, all, assert_same, coll, get, set_config, sync, tms_doc, tms_edit,
-};
+use templesync_tests::fixture::{DB, Office, set_config};
+use templesync_tests::screens::{self, PATIENCE, Screens};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-
-/// How long the page may take to show what a test waits for. Generous: two cores also run
-/// the servers, the sync and Chromium.
-const PATIENCE: Duration = Duration::from_secs(40);
 
 fn enabled(test: &str) -> bool {
     if std::env::var_os("TEMPLESYNC_BROWSER_E2E").is_some() {
@@ -126,16 +124,7 @@ async fn sync_now_shows_the_run_in_history() {
         return;
     }
     let o = Office::start().await;
-    let local = o.local(0).await;
-    for i in 0..3 {
-        coll(&local, "bookings")
-            .insert_one(tms_doc(
-                ObjectId::new(),
-                doc! { "devotee": format!("Devotee {i}"), "slot": "9am" },
-            ))
-            .await
-            .unwrap();
-    }
+    screens::three_bookings_here(&o).await;
     let serve = Serve::start(&o, "sync_now").await;
     let b = Browser::launch("sync_now").await;
     b.goto(&serve.base).await;
@@ -161,42 +150,11 @@ async fn sync_now_shows_the_run_in_history() {
     b.fill("[data-testid=token-input]", &serve.token).await;
     b.click("[data-testid=token-continue]").await;
 
-    // The server syncs by itself at start-up; then a person presses Sync now.
-    b.wait_state(&["synced"], "the start-up sync to be shown")
-        .await;
-    b.wait(
-        "[data-testid=last-run] .pill",
-        "the last run on the Status screen",
-    )
-    .await;
-    b.shot("status").await;
-    b.click("[data-testid=sync-now]").await;
-    b.click("[data-testid=nav-history]").await;
-    let manual = "[data-testid=history-row][data-trigger=manual][data-status=completed]";
-    b.wait(manual, "the Sync now run in History").await;
-    b.wait(
-        "[data-testid=history-row][data-trigger=startup]",
-        "the start-up run in History too",
-    )
-    .await;
-    b.click(&format!("{manual} td")).await;
-    let text = b
-        .text("[data-testid=run-details]", "the run's details")
-        .await;
-    assert!(
-        text.contains("bookings"),
-        "the details list the collections: {text}"
-    );
-    b.shot("history").await;
-    assert_eq!(
-        all(&o.remote().await, "bookings").await.len(),
-        3,
-        "the bookings reached the cloud"
-    );
+    screens::sync_now_shows_the_run_in_history(&b, &o).await;
 
     // Settings: the connection is not shown in a browser, and says so; the sync settings
     // are checked as they are typed.
-    b.click("[data-testid=nav-settings]").await;
+    screens::open_settings(&b).await;
     let note = b
         .text(
             "[data-testid=connection-not-here]",
@@ -212,18 +170,7 @@ async fn sync_now_shows_the_run_in_history() {
         0,
         "no connection form in a browser"
     );
-    b.shot("settings").await;
-    b.fill("[data-testid=cfg-checkIntervalSeconds]", "2").await;
-    b.wait_text(
-        "main",
-        "from 5 to 3600",
-        "the out-of-range value pointed out",
-    )
-    .await;
-    assert!(
-        !b.enabled("[data-testid=save-settings]").await,
-        "an invalid value cannot be saved"
-    );
+    screens::settings_are_checked_as_typed(&b).await;
 
     // A reload keeps the key: no second question.
     b.reload().await;
@@ -245,92 +192,10 @@ async fn a_username_clash_is_settled_with_rename_local() {
         return;
     }
     let o = Office::start().await;
-    let (local, remote) = (o.local(0).await, o.remote().await);
-    // The cloud has john_admin; then this office creates its own john_admin (and priya).
-    coll(&remote, "admins")
-        .insert_one(tms_doc(
-            ObjectId::new(),
-            doc! { "username": "john_admin", "name": "John (cloud)" },
-        ))
-        .await
-        .unwrap();
-    let engine = o.engine(0).await;
-    sync(&engine).await;
-    for (username, name) in [("john_admin", "John (office)"), ("priya", "Priya")] {
-        coll(&local, "admins")
-            .insert_one(tms_doc(
-                ObjectId::new(),
-                doc! { "username": username, "name": name },
-            ))
-            .await
-            .unwrap();
-    }
-    let run = sync(&engine).await;
-    assert_eq!(run.conflicts["admins"], 1, "the clash is a conflict");
-    drop(engine);
-
+    screens::a_username_clash(&o).await;
     let serve = Serve::start(&o, "rename_local").await;
     let b = Browser::open(&serve, "rename_local").await;
-    b.wait_state(&["conflicts"], "the conflict to be shown")
-        .await;
-    b.click("[data-testid=nav-conflicts]").await;
-    b.wait(
-        "[data-testid=conflict-row][data-kind=unique][data-collection=admins]",
-        "the username conflict in the list",
-    )
-    .await;
-    b.shot("conflicts").await;
-    b.click("[data-testid=conflict-row][data-kind=unique]")
-        .await;
-    b.wait("[data-testid=rename-input]", "the rename field")
-        .await;
-    let suggested = b.value("[data-testid=rename-input]").await;
-    assert!(
-        suggested.starts_with("john_admin_"),
-        "prefilled with the engine's suggestion: {suggested:?}"
-    );
-    b.shot("conflict-unique").await;
-    b.scroll_to("[data-testid=rename-local]").await;
-    b.shot("conflict-unique-decide").await;
-
-    // A name that is taken is refused, and says so.
-    b.fill("[data-testid=rename-input]", "priya").await;
-    b.click("[data-testid=rename-local]").await;
-    b.wait_text(
-        "[data-testid=resolve-error]",
-        "taken",
-        "the refusal of a taken name",
-    )
-    .await;
-
-    b.fill("[data-testid=rename-input]", "john_admin_office")
-        .await;
-    b.click("[data-testid=rename-local]").await;
-    b.wait("[data-testid=resolved-banner]", "the decision to be saved")
-        .await;
-    b.shot("conflict-resolved").await;
-    b.click("[data-testid=offer-sync]").await;
-
-    eventually("the renamed admin in both databases", || async {
-        let renamed = |docs: Vec<Document>| {
-            docs.iter().any(|d| {
-                d.get_str("username") == Ok("john_admin_office")
-                    && d.get_str("name") == Ok("John (office)")
-            })
-        };
-        (renamed(all(&local, "admins").await) && renamed(all(&remote, "admins").await))
-            .then_some(())
-    })
-    .await;
-    b.wait_state(&["synced"], "no conflict left").await;
-    assert_same(&local, &remote, "admins").await;
-    let johns: Vec<_> = all(&local, "admins")
-        .await
-        .into_iter()
-        .filter(|d| d.get_str("username") == Ok("john_admin"))
-        .collect();
-    assert_eq!(johns.len(), 1, "one john_admin, the cloud's: {johns:?}");
-    assert_eq!(johns[0].get_str("name"), Ok("John (cloud)"));
+    screens::settle_the_clash_with_rename_local(&b, &o).await;
 
     // The decision is recorded as made from this browser.
     b.click("[data-testid=nav-conflicts]").await;
@@ -355,75 +220,10 @@ async fn an_edit_conflict_is_settled_with_keep_remote() {
         return;
     }
     let o = Office::start().await;
-    let (local, remote) = (o.local(0).await, o.remote().await);
-    coll(&local, "bookings")
-        .insert_one(tms_doc(1, doc! { "slot": "9am", "note": "n" }))
-        .await
-        .unwrap();
-    let engine = o.engine(0).await;
-    sync(&engine).await;
-    tms_edit(
-        &local,
-        "bookings",
-        1,
-        doc! { "slot": "10am", "note": "local note" },
-    )
-    .await;
-    tms_edit(
-        &remote,
-        "bookings",
-        1,
-        doc! { "slot": "11am", "paid": true },
-    )
-    .await;
-    let run = sync(&engine).await;
-    assert_eq!(run.conflicts["bookings"], 1, "slot changed on both sides");
-    drop(engine);
-
+    screens::an_edit_conflict(&o).await;
     let serve = Serve::start(&o, "keep_remote").await;
     let b = Browser::open(&serve, "keep_remote").await;
-    b.wait_state(&["conflicts"], "the conflict to be shown")
-        .await;
-    b.click("[data-testid=nav-conflicts]").await;
-    b.click("[data-testid=conflict-row][data-kind=update][data-collection=bookings]")
-        .await;
-    let row = b
-        .text(
-            "[data-testid=side-by-side] tr.conflict[data-field=slot]",
-            "the slot highlighted as the field to decide on",
-        )
-        .await;
-    assert!(
-        row.contains("10am") && row.contains("11am") && row.contains("9am"),
-        "both values and the last-synced one, side by side: {row}"
-    );
-    b.shot("conflict-edit").await;
-    b.scroll_to("[data-testid=merge]").await;
-    b.shot("conflict-edit-decide").await;
-    b.click("[data-testid=keep-remote]").await;
-    b.wait("[data-testid=resolved-banner]", "the decision to be saved")
-        .await;
-    b.click("[data-testid=offer-sync]").await;
-
-    eventually("the cloud's slot in both databases", || async {
-        let l = get(&local, "bookings", 1).await?;
-        let r = get(&remote, "bookings", 1).await?;
-        (l.get_str("slot") == Ok("11am") && r.get_str("slot") == Ok("11am")).then_some(())
-    })
-    .await;
-    b.wait_state(&["synced"], "no conflict left").await;
-    assert_same(&local, &remote, "bookings").await;
-    let doc = get(&local, "bookings", 1).await.unwrap();
-    assert_eq!(
-        doc.get_str("note"),
-        Ok("local note"),
-        "the change made only here is kept"
-    );
-    assert_eq!(
-        doc.get_bool("paid"),
-        Ok(true),
-        "the change made only in the cloud is kept"
-    );
+    screens::settle_the_edit_with_keep_remote(&b, &o).await;
     b.no_page_errors().await;
     b.quit().await;
 }
@@ -438,34 +238,14 @@ async fn the_status_follows_the_cloud_going_away_and_coming_back() {
     set_config(&o.engine(0).await, &["checkIntervalSeconds=5"]).await;
     let serve = Serve::start(&o, "offline").await;
     let b = Browser::open(&serve, "offline").await;
-    b.wait_state(&["synced"], "the start-up sync").await;
-
-    o.cloud.kill();
-    b.wait_state(&["offline"], "the status to turn offline")
-        .await;
-    let problem = b.text("[data-testid=band-problem]", "why, in words").await;
-    assert!(
-        problem.contains("Cannot reach the cloud database"),
-        "says what is wrong and what happens next: {problem}"
-    );
+    screens::the_cloud_goes_away(&b, &mut o).await;
     b.wait_text(
         "[data-testid=cloud-state]",
         "Not reachable",
         "the cloud shown as not reachable",
     )
     .await;
-    b.shot("offline").await;
-
-    o.cloud.restart().await.expect("the cloud restarts");
-    b.wait_state(&["synced"], "the status to be back online")
-        .await;
-    b.click("[data-testid=nav-history]").await;
-    b.wait(
-        "[data-testid=history-row][data-trigger=reconnect][data-status=completed]",
-        "a reconnect run in History",
-    )
-    .await;
-    b.shot("history-reconnect").await;
+    screens::the_cloud_comes_back(&b, &mut o).await;
     b.no_page_errors().await;
     b.quit().await;
 }
@@ -790,6 +570,49 @@ impl Drop for Browser {
     }
 }
 
+/// The browser's hands for the shared scenarios (tests/harness/screens.rs).
+impl Screens for Browser {
+    async fn click(&self, css: &str) {
+        Browser::click(self, css).await
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        Browser::fill(self, css, text).await
+    }
+
+    async fn wait(&self, css: &str, what: &str) {
+        Browser::wait(self, css, what).await
+    }
+
+    async fn text(&self, css: &str, what: &str) -> String {
+        Browser::text(self, css, what).await
+    }
+
+    async fn wait_text(&self, css: &str, needle: &str, what: &str) -> String {
+        Browser::wait_text(self, css, needle, what).await
+    }
+
+    async fn value(&self, css: &str) -> String {
+        Browser::value(self, css).await
+    }
+
+    async fn enabled(&self, css: &str) -> bool {
+        Browser::enabled(self, css).await
+    }
+
+    async fn wait_state(&self, states: &[&str], what: &str) {
+        Browser::wait_state(self, states, what).await
+    }
+
+    async fn scroll_to(&self, css: &str) {
+        Browser::scroll_to(self, css).await
+    }
+
+    async fn shot(&self, name: &str) {
+        Browser::shot(self, name).await
+    }
+}
+
 fn kill_group(child: &mut Child) {
     if let Some(pid) = child
         .id()
@@ -818,16 +641,6 @@ fn slug(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect()
-}
-
-async fn eventually<T, F, Fut>(what: &str, f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    eventually_or_none(PATIENCE, f)
-        .await
-        .unwrap_or_else(|| panic!("timed out after {PATIENCE:?} waiting for {what}"))
 }
 
 async fn eventually_or_none<T, F, Fut>(timeout: Duration, mut f: F) -> Option<T>

@@ -6,6 +6,10 @@
 //! `scripts/test-desktop.sh` sets); otherwise each returns at once saying so. Every test saves
 //! a screenshot of each screen it visits under `screenshots/` (git-ignored), and the app's log
 //! under `screenshots/logs/`.
+//!
+//! The flows shared with the browser's tests are in `tests/harness/screens.rs`; this file
+//! holds the desktop window's hands for them ([`Screens`] for `App`) and the flows only the
+//! desktop app has (the first-run setup).
 
 use std::future::Future;
 use std::net::{TcpListener, TcpStream};
@@ -14,14 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bson::{Document, doc, oid::ObjectId};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
-use templesync_tests::fixture::{DB, Office, all, assert_same, coll, get, sync, tms_doc, tms_edit};
-
-/// How long the app may take to show what a test waits for. Generous: two cores also run
-/// the servers, WebKit and the test.
-const PATIENCE: Duration = Duration::from_secs(40);
+use templesync_tests::fixture::{DB, Office};
+use templesync_tests::screens::{self, PATIENCE, Screens};
 
 fn enabled(test: &str) -> bool {
     if std::env::var_os("TEMPLESYNC_E2E").is_some() {
@@ -39,66 +39,11 @@ async fn sync_now_shows_the_run_in_history() {
         return;
     }
     let o = Office::start().await;
-    let local = o.local(0).await;
-    for i in 0..3 {
-        coll(&local, "bookings")
-            .insert_one(tms_doc(
-                ObjectId::new(),
-                doc! { "devotee": format!("Devotee {i}"), "slot": "9am" },
-            ))
-            .await
-            .unwrap();
-    }
+    screens::three_bookings_here(&o).await;
     let app = App::launch(&o, "sync_now").await;
-    // The app syncs by itself at start-up; then a person presses Sync now.
-    app.wait_state(&["synced"], "the start-up sync to finish")
-        .await;
-    app.shot("status").await;
-    app.click("[data-testid=sync-now]").await;
-    app.click("[data-testid=nav-history]").await;
-    let manual = "[data-testid=history-row][data-trigger=manual][data-status=completed]";
-    app.wait(manual, "the Sync now run in History").await;
-    app.wait(
-        "[data-testid=history-row][data-trigger=startup]",
-        "the start-up run in History too",
-    )
-    .await;
-    // WebKitWebDriver clicks cells, not rows.
-    app.click(&format!("{manual} td")).await;
-    let text = app
-        .text("[data-testid=run-details]", "the run's details")
-        .await;
-    assert!(
-        text.contains("bookings"),
-        "the details list the collections: {text}"
-    );
-    app.shot("history").await;
-    assert_eq!(
-        all(&o.remote().await, "bookings").await.len(),
-        3,
-        "the bookings reached the cloud"
-    );
-
-    // Settings: the sync settings are checked as they are typed.
-    app.click("[data-testid=nav-settings]").await;
-    app.wait(
-        "[data-testid=cfg-checkIntervalSeconds]",
-        "the sync settings",
-    )
-    .await;
-    app.shot("settings").await;
-    app.type_into("[data-testid=cfg-checkIntervalSeconds]", "2")
-        .await;
-    app.eventually("the out-of-range value to be pointed out", || async {
-        let save = app.find("[data-testid=save-settings]").await?;
-        let page = bounded(app.find("main").await?.text()).await?;
-        let enabled = bounded(save.is_enabled()).await?;
-        (!enabled && page.contains("from 5 to 3600")).then_some(())
-    })
-    .await;
-    app.scroll_to("[data-testid=cfg-checkIntervalSeconds]")
-        .await;
-    app.shot("settings-validation").await;
+    screens::sync_now_shows_the_run_in_history(&app, &o).await;
+    screens::open_settings(&app).await;
+    screens::settings_are_checked_as_typed(&app).await;
     app.quit().await;
 }
 
@@ -108,93 +53,9 @@ async fn a_username_clash_is_settled_with_rename_local() {
         return;
     }
     let o = Office::start().await;
-    let (local, remote) = (o.local(0).await, o.remote().await);
-    // The cloud has john_admin; then this office creates its own john_admin (and priya).
-    coll(&remote, "admins")
-        .insert_one(tms_doc(
-            ObjectId::new(),
-            doc! { "username": "john_admin", "name": "John (cloud)" },
-        ))
-        .await
-        .unwrap();
-    let engine = o.engine(0).await;
-    sync(&engine).await;
-    for (username, name) in [("john_admin", "John (office)"), ("priya", "Priya")] {
-        coll(&local, "admins")
-            .insert_one(tms_doc(
-                ObjectId::new(),
-                doc! { "username": username, "name": name },
-            ))
-            .await
-            .unwrap();
-    }
-    let run = sync(&engine).await;
-    assert_eq!(run.conflicts["admins"], 1, "the clash is a conflict");
-    drop(engine);
-
+    screens::a_username_clash(&o).await;
     let app = App::launch(&o, "rename_local").await;
-    app.wait_state(&["conflicts"], "the conflict to be shown")
-        .await;
-    app.click("[data-testid=nav-conflicts]").await;
-    app.wait(
-        "[data-testid=conflict-row][data-kind=unique][data-collection=admins]",
-        "the username conflict in the list",
-    )
-    .await;
-    app.shot("conflicts").await;
-    app.click("[data-testid=conflict-row][data-kind=unique]")
-        .await;
-    let input = app
-        .wait("[data-testid=rename-input]", "the rename field")
-        .await;
-    let suggested = bounded(input.prop("value"))
-        .await
-        .flatten()
-        .unwrap_or_default();
-    assert!(
-        suggested.starts_with("john_admin_"),
-        "prefilled with the engine's suggestion: {suggested:?}"
-    );
-    app.shot("conflict-unique").await;
-    app.scroll_to("[data-testid=rename-local]").await;
-    app.shot("conflict-unique-decide").await;
-
-    // A name that is taken is refused, and says so.
-    app.type_into("[data-testid=rename-input]", "priya").await;
-    app.click("[data-testid=rename-local]").await;
-    let msg = app
-        .text("[data-testid=resolve-error]", "the refusal of a taken name")
-        .await;
-    assert!(msg.contains("taken"), "the refusal says why: {msg}");
-
-    app.type_into("[data-testid=rename-input]", "john_admin_office")
-        .await;
-    app.click("[data-testid=rename-local]").await;
-    app.wait("[data-testid=resolved-banner]", "the decision to be saved")
-        .await;
-    app.shot("conflict-resolved").await;
-    app.click("[data-testid=offer-sync]").await;
-
-    app.eventually("the renamed admin in both databases", || async {
-        let renamed = |docs: Vec<Document>| {
-            docs.iter().any(|d| {
-                d.get_str("username") == Ok("john_admin_office")
-                    && d.get_str("name") == Ok("John (office)")
-            })
-        };
-        (renamed(all(&local, "admins").await) && renamed(all(&remote, "admins").await))
-            .then_some(())
-    })
-    .await;
-    app.wait_state(&["synced"], "no conflict left").await;
-    assert_same(&local, &remote, "admins").await;
-    let clouds: Vec<_> = all(&local, "admins")
-        .await
-        .into_iter()
-        .filter(|d| d.get_str("username") == Ok("john_admin"))
-        .collect();
-    assert_eq!(clouds.len(), 1, "one john_admin, the cloud's: {clouds:?}");
-    assert_eq!(clouds[0].get_str("name"), Ok("John (cloud)"));
+    screens::settle_the_clash_with_rename_local(&app, &o).await;
     app.quit().await;
 }
 
@@ -204,74 +65,9 @@ async fn an_edit_conflict_is_settled_with_keep_remote() {
         return;
     }
     let o = Office::start().await;
-    let (local, remote) = (o.local(0).await, o.remote().await);
-    coll(&local, "bookings")
-        .insert_one(tms_doc(1, doc! { "slot": "9am", "note": "n" }))
-        .await
-        .unwrap();
-    let engine = o.engine(0).await;
-    sync(&engine).await;
-    tms_edit(
-        &local,
-        "bookings",
-        1,
-        doc! { "slot": "10am", "note": "local note" },
-    )
-    .await;
-    tms_edit(
-        &remote,
-        "bookings",
-        1,
-        doc! { "slot": "11am", "paid": true },
-    )
-    .await;
-    let run = sync(&engine).await;
-    assert_eq!(run.conflicts["bookings"], 1, "slot changed on both sides");
-    drop(engine);
-
+    screens::an_edit_conflict(&o).await;
     let app = App::launch(&o, "keep_remote").await;
-    app.wait_state(&["conflicts"], "the conflict to be shown")
-        .await;
-    app.click("[data-testid=nav-conflicts]").await;
-    app.click("[data-testid=conflict-row][data-kind=update][data-collection=bookings]")
-        .await;
-    let row = app
-        .text(
-            "[data-testid=side-by-side] tr.conflict[data-field=slot]",
-            "the slot highlighted as the field to decide on",
-        )
-        .await;
-    assert!(
-        row.contains("10am") && row.contains("11am") && row.contains("9am"),
-        "both values and the last-synced one, side by side: {row}"
-    );
-    app.shot("conflict-edit").await;
-    app.scroll_to("[data-testid=merge]").await;
-    app.shot("conflict-edit-decide").await;
-    app.click("[data-testid=keep-remote]").await;
-    app.wait("[data-testid=resolved-banner]", "the decision to be saved")
-        .await;
-    app.click("[data-testid=offer-sync]").await;
-
-    app.eventually("the cloud's slot in both databases", || async {
-        let l = get(&local, "bookings", 1).await?;
-        let r = get(&remote, "bookings", 1).await?;
-        (l.get_str("slot") == Ok("11am") && r.get_str("slot") == Ok("11am")).then_some(())
-    })
-    .await;
-    app.wait_state(&["synced"], "no conflict left").await;
-    assert_same(&local, &remote, "bookings").await;
-    let doc = get(&local, "bookings", 1).await.unwrap();
-    assert_eq!(
-        doc.get_str("note"),
-        Ok("local note"),
-        "the change made only here is kept"
-    );
-    assert_eq!(
-        doc.get_bool("paid"),
-        Ok(true),
-        "the change made only in the cloud is kept"
-    );
+    screens::settle_the_edit_with_keep_remote(&app, &o).await;
     app.quit().await;
 }
 
@@ -282,29 +78,8 @@ async fn the_status_follows_the_cloud_going_away_and_coming_back() {
     }
     let mut o = Office::start().await;
     let app = App::launch(&o, "offline").await;
-    app.wait_state(&["synced"], "the start-up sync").await;
-
-    o.cloud.kill();
-    app.wait_state(&["offline"], "the status to turn offline")
-        .await;
-    let problem = app
-        .text("[data-testid=band-problem]", "why, in words")
-        .await;
-    assert!(
-        problem.contains("Cannot reach the cloud database"),
-        "says what is wrong and what happens next: {problem}"
-    );
-    app.shot("offline").await;
-
-    o.cloud.restart().await.expect("the cloud restarts");
-    app.wait_state(&["synced"], "the status to be back online")
-        .await;
-    app.click("[data-testid=nav-history]").await;
-    app.wait(
-        "[data-testid=history-row][data-trigger=reconnect][data-status=completed]",
-        "a reconnect run in History",
-    )
-    .await;
+    screens::the_cloud_goes_away(&app, &mut o).await;
+    screens::the_cloud_comes_back(&app, &mut o).await;
     app.quit().await;
 }
 
@@ -569,6 +344,59 @@ impl App {
     async fn quit(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.client.clone().close()).await;
         kill_group(&mut self.driver);
+    }
+}
+
+/// The desktop window's hands for the shared scenarios (tests/harness/screens.rs).
+impl Screens for App {
+    async fn click(&self, css: &str) {
+        App::click(self, css).await
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        self.type_into(css, text).await
+    }
+
+    async fn wait(&self, css: &str, what: &str) {
+        App::wait(self, css, what).await;
+    }
+
+    async fn text(&self, css: &str, what: &str) -> String {
+        App::text(self, css, what).await
+    }
+
+    async fn wait_text(&self, css: &str, needle: &str, what: &str) -> String {
+        self.eventually(what, || async move {
+            let t = bounded(self.find(css).await?.text()).await?;
+            t.contains(needle).then_some(t)
+        })
+        .await
+    }
+
+    async fn value(&self, css: &str) -> String {
+        self.eventually(&format!("the value of {css}"), || async move {
+            bounded(self.find(css).await?.prop("value")).await?
+        })
+        .await
+    }
+
+    async fn enabled(&self, css: &str) -> bool {
+        self.eventually(&format!("whether {css} can be used"), || async move {
+            bounded(self.find(css).await?.is_enabled()).await
+        })
+        .await
+    }
+
+    async fn wait_state(&self, states: &[&str], what: &str) {
+        App::wait_state(self, states, what).await
+    }
+
+    async fn scroll_to(&self, css: &str) {
+        App::scroll_to(self, css).await
+    }
+
+    async fn shot(&self, name: &str) {
+        App::shot(self, name).await
     }
 }
 

@@ -47,6 +47,7 @@ pub mod app;
 pub mod chaos;
 pub mod fixture;
 pub mod proxy;
+pub mod screens;
 pub mod tls;
 
 use std::collections::HashSet;
