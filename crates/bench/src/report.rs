@@ -1,4 +1,7 @@
 //! What a run produces: the JSON record, the targets with PASS/FAIL, and the table for people.
+//!
+//! `targets` and `table` are longer than a function should be because they are lists: one
+//! entry per target of the issue and one line per row of the table, in the order printed.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
