@@ -54,18 +54,47 @@ impl CollectionSync<'_> {
         }
         self.reconcile_ids(ids).await?;
         let still = std::mem::take(&mut self.later);
-        if !still.is_empty() {
-            let entries: Vec<Document> = still
-                .iter()
-                .map(|id| doc! { "collection": &self.name, "docId": id.clone(), "since": self.now() })
-                .collect();
-            self.env
-                .dbs
-                .local_coll(SYNC_DIRTY)
-                .insert_many(entries)
-                .await
-                .map_err(db_err(Side::Local, "remembering documents to recheck"))?;
+        self.remember_for_next_run(still).await
+    }
+
+    /// At the end of the collection's run: what is still to retry or set aside (see
+    /// [`Self::remember_for_next_run`]).
+    pub(super) async fn remember_what_is_left(&mut self) -> Result<()> {
+        let mut ids = std::mem::take(&mut self.later);
+        for side in &mut self.deferred {
+            ids.append(side);
         }
+        self.remember_for_next_run(ids).await
+    }
+
+    /// Lists documents this run could not finish (writes someone else's got in the way of,
+    /// deletes still set aside) for the next run to look at, whatever the change feeds
+    /// say then: their feed events are behind the checkpoint this run saves. A person's
+    /// permission to delete goes along.
+    async fn remember_for_next_run(&mut self, ids: Vec<Bson>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut seen = HashSet::new();
+        let entries: Vec<Document> = ids
+            .into_iter()
+            .filter(|id| seen.insert(IdKey::of(id)))
+            .map(|id| {
+                let approved = self.approved.contains(&IdKey::of(&id));
+                let mut e = doc! { "collection": &self.name, "docId": id, "since": self.now() };
+                if approved {
+                    e.insert("allowDelete", true);
+                }
+                e
+            })
+            .collect();
+        tracing::trace!(target: "templesync::items", collection = %self.name, left = entries.len(), "remembered for the next run");
+        self.env
+            .dbs
+            .local_coll(SYNC_DIRTY)
+            .insert_many(entries)
+            .await
+            .map_err(db_err(Side::Local, "remembering documents to recheck"))?;
         Ok(())
     }
 

@@ -127,6 +127,10 @@ impl CollectionSync<'_> {
         }
         self.settle_deletes().await?;
         self.release_stale_holds().await?;
+        // The deletes carried out since the retry above can meet someone else's write too (a
+        // transaction's write conflict turns back its whole batch): their feed events are
+        // read already, so the next run is told of them here, or they would never sync.
+        self.remember_what_is_left().await?;
         Ok(true)
     }
 
