@@ -83,6 +83,77 @@ async fn the_status_follows_the_cloud_going_away_and_coming_back() {
     app.quit().await;
 }
 
+/// A second launch (a double click on the icon while TempleSync sits in the tray) must not
+/// start a second copy with its own tray icon and monitor: it hands over to the first, which
+/// comes forward, and exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_launch_brings_the_first_forward_and_exits() {
+    if !enabled("a_second_launch_brings_the_first_forward_and_exits") {
+        return;
+    }
+    let o = Office::start().await;
+    let app = App::launch(&o, "second_launch").await;
+    app.wait_state(&["synced"], "the start-up sync").await;
+    let bin = app_binary();
+    assert_eq!(copies_running(&bin), 1, "one copy to begin with");
+
+    let settings = o.settings(0);
+    let dirs = app._dirs.path();
+    let mut second = Command::new(&bin)
+        .current_dir(dirs)
+        .env("XDG_DATA_HOME", dirs.join("data"))
+        .env("XDG_CONFIG_HOME", dirs.join("config"))
+        .env("XDG_CACHE_HOME", dirs.join("cache"))
+        .env("XDG_RUNTIME_DIR", dirs.join("runtime"))
+        .env("MONGODB_LOCAL_URL", &settings.local_url)
+        .env("MONGODB_CLOUD_URL", settings.remote_url.as_deref().unwrap())
+        .env("DATABASE_NAME", DB)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("the app starts");
+    let exited = eventually_or_none(PATIENCE, || {
+        let status = second.try_wait().ok().flatten();
+        async move { status }
+    })
+    .await;
+    let Some(status) = exited else {
+        kill_group(&mut second);
+        panic!("the second copy is still running after {PATIENCE:?}");
+    };
+    assert!(
+        status.success(),
+        "it hands over and exits cleanly: {status}"
+    );
+    assert_eq!(copies_running(&bin), 1, "still one copy");
+    let log = screenshots().join("logs/second_launch.log");
+    app.eventually("the first copy to be told", || async {
+        let text = std::fs::read_to_string(&log).ok()?;
+        text.contains("TempleSync was started again").then_some(())
+    })
+    .await;
+    // And it still answers.
+    app.click("[data-testid=nav-history]").await;
+    app.wait("[data-testid=history-row]", "History in the first copy")
+        .await;
+    app.quit().await;
+}
+
+/// How many processes run the app's binary.
+fn copies_running(bin: &Path) -> usize {
+    let bin = std::fs::canonicalize(bin).unwrap_or_else(|_| bin.to_path_buf());
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| std::fs::read_link(e.path().join("exe")).is_ok_and(|exe| exe == bin))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_run_asks_for_the_cloud_database_and_then_syncs() {
     if !enabled("the_first_run_asks_for_the_cloud_database_and_then_syncs") {

@@ -110,6 +110,13 @@ pub fn run() {
     let bindings = bindings();
     let options = monitor_options();
     let app = tauri::Builder::default()
+        // First, so that a second copy hands over before it starts anything: the running
+        // one comes forward (from the tray too) and the second exits. One per person (the
+        // D-Bus session, Windows' and macOS's own means); without a session bus it starts.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            tracing::info!("TempleSync was started again: showing this window instead");
+            tray::show_window(app);
+        }))
         .plugin(tauri_plugin_store::Builder::new().build())
         .invoke_handler(bindings.invoke_handler())
         .setup(move |app| {
