@@ -288,7 +288,8 @@ fn conflict_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiErr
 #[serde(rename_all = "camelCase")]
 #[schema(as = ResolveRequest)]
 pub struct ResolveBody {
-    /// Parsed by the engine, which names the strategies in its error.
+    // A string, parsed by the engine, which names the strategies in its error; documented as
+    // the strategies.
     #[schema(value_type = Strategy, inline)]
     strategy: String,
     /// Any JSON: the new name (rename_local), the value or an object of field values (merge); null:

@@ -25,8 +25,9 @@ pub struct ApiError {
     challenge: Option<&'static str>,
 }
 
-/// The body of every error answer; `Error` in the OpenAPI document.
+/// The body of every error answer.
 #[derive(Serialize, utoipa::ToSchema)]
+// Named `Error` in the OpenAPI document, as the original API's clients know it.
 #[schema(as = Error)]
 pub struct ErrorAnswer<'a> {
     /// Stable and machine-readable: branch on this, never on the message. The engine's codes
