@@ -319,8 +319,8 @@ fn keys(v: &Value) -> Vec<String> {
 // The documented shapes
 
 /// Asserts that `v` has exactly the fields the OpenAPI document gives `schema` (all of them
-/// are required), recursively through references, arrays and maps, so that the document and
-/// the server cannot drift apart unnoticed.
+/// are required), recursively through references, arrays, maps and nullable objects, so that
+/// the document and the server cannot drift apart unnoticed.
 #[track_caller]
 fn assert_shape(spec: &Value, schema: &Value, v: &Value, at: &str) {
     if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
@@ -328,6 +328,21 @@ fn assert_shape(spec: &Value, schema: &Value, v: &Value, at: &str) {
             .pointer(target.trim_start_matches('#'))
             .unwrap_or_else(|| panic!("dangling {target}"));
         return assert_shape(spec, resolved, v, at);
+    }
+    // `null` or one schema (an optional object, such as the overview's status): the one.
+    if let Some(branches) = schema
+        .get("oneOf")
+        .or_else(|| schema.get("anyOf"))
+        .and_then(Value::as_array)
+        && !v.is_null()
+    {
+        let not_null: Vec<&Value> = branches
+            .iter()
+            .filter(|b| b.get("type") != Some(&json!("null")))
+            .collect();
+        if let [only] = not_null[..] {
+            assert_shape(spec, only, v, at);
+        }
     }
     if let Some(props) = schema.get("properties").and_then(Value::as_object)
         && v.is_object()

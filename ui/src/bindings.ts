@@ -60,6 +60,7 @@ export type AutoResolveItem = {
 	detail: string,
 };
 
+/**  What auto-resolve did with each conflict it looked at. */
 export type AutoResolveReport = {
 	resolved: number,
 	skipped: number,
@@ -250,7 +251,7 @@ export type MonitorEvent =
 export type NetworkStatus = {
 	isRunning: boolean,
 	isOnline: boolean,
-	/**  `None` before the first check. */
+	/**  None (null) before the first check. */
 	lastCheck: string | null,
 	/**  When `is_online` last changed. */
 	lastChange: string | null,
@@ -286,16 +287,16 @@ export type Overview = {
 	/**  What to do now, when something waits for a person or explains why nothing moves. */
 	todo: string | null,
 	/**
-	 *  "Last sync 5 minutes ago, completed in 1.2 s", or "Not synced yet"; `None` when the
+	 *  "Last sync 5 minutes ago, completed in 1.2 s", or "Not synced yet"; none (null) when the
 	 *  history could not be read.
 	 */
 	lastSync: string | null,
 	/**  "Checked just now": when the cloud was last looked at. */
 	lastCheck: string | null,
 	unresolvedConflicts: number,
-	/**  The engine's status; `None` when not configured or the local database cannot be read. */
+	/**  The engine's status; none (null) when not configured or the local database cannot be read. */
 	status: SyncStatus | null,
-	/**  The monitor's view of the cloud; `None` without a monitor (the command line). */
+	/**  The monitor's view of the cloud; none (null) without a monitor (the command line). */
 	network: NetworkStatus | null,
 	/**  Why the status could not be read, or why the databases could not be opened. */
 	problem: ErrorBody | null,
@@ -374,8 +375,9 @@ export type SyncActivity = MonitorEvent;
 
 /**  The document in `sync_config`. */
 export type SyncConfig = {
+	/**  Sync at start-up and when the cloud comes back. */
 	autoSyncEnabled: boolean,
-	/**  `None`: periodic sync is off. */
+	/**  Periodic sync every N minutes; none (null): off. */
 	syncIntervalMinutes: number | null,
 	conflictResolutionStrategy: ConflictStrategy,
 	/**  Empty: every collection on either side except TempleSync's own. */
@@ -387,8 +389,8 @@ export type SyncConfig = {
 	checkIntervalSeconds: number,
 	/**
 	 *  The brake: a run that would delete more than this many documents of a collection on one
-	 *  side (or [`Self::mass_delete_percent`] of it, whichever is larger) holds those deletes
-	 *  for a person.
+	 *  side (or `massDeletePercent` of it, whichever is larger) holds those deletes for a
+	 *  person.
 	 */
 	massDeleteLimit: number,
 	massDeletePercent: number,
@@ -404,8 +406,11 @@ export type SyncRun = {
 	status: RunStatus,
 	trigger: Trigger,
 	collections: string[],
+	/**  Collection name -> documents sent to the cloud. */
 	localToRemote: { [key in string]: number },
+	/**  Collection name -> documents brought from the cloud. */
 	remoteToLocal: { [key in string]: number },
+	/**  Collection name -> conflicts found. */
 	conflicts: { [key in string]: number },
 	durationSeconds: number | null,
 	error: string | null,
@@ -461,17 +466,20 @@ export type SyncStatus = {
 	offlineReason: string | null,
 	/**
 	 *  How far this computer's clock is ahead of the cloud server's (negative: behind), as
-	 *  last measured; `None` before the first successful check.
+	 *  last measured; none (null) before the first successful check.
 	 */
 	clockSkewSeconds: number | null,
-	/**  Set when the clock is off by more than [`CLOCK_SKEW_WARNING_SECONDS`]: what to do. */
+	/**
+	 *  Set when the clock is off by more than 2 minutes (`CLOCK_SKEW_WARNING_SECONDS`): what
+	 *  to do.
+	 */
 	clockWarning: string | null,
 	/**
-	 *  How many documents are set aside because a side refused them (see
-	 *  [`crate::quarantine`]).
+	 *  How many documents are set aside because a side refused them; every sync tries them
+	 *  again.
 	 */
 	quarantinedDocuments: number,
-	/**  The oldest of them (at most [`QUARANTINE_LISTED`]), with why and what to do. */
+	/**  The oldest of them (at most 20, `QUARANTINE_LISTED`), with why and what to do. */
 	quarantined: QuarantinedDocument[],
 };
 

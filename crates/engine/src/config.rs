@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 /// How an edit conflict (the same field changed on both sides) is decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictStrategy {
     /// Record the conflict and hold the document back for a person.
@@ -32,25 +33,37 @@ impl ConflictStrategy {
 /// The document in `sync_config`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(description = "The sync settings"))]
 #[serde(rename_all = "camelCase")]
 pub struct SyncConfig {
+    /// Sync at start-up and when the cloud comes back.
     pub auto_sync_enabled: bool,
-    /// `None`: periodic sync is off.
+    /// Periodic sync every N minutes; none (null): off.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1440))]
     pub sync_interval_minutes: Option<u32>,
     pub conflict_resolution_strategy: ConflictStrategy,
     /// Empty: every collection on either side except TempleSync's own.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::collection_names))]
     pub collections_to_sync: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(maximum = 10))]
     pub max_retries: u32,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10000))]
     pub batch_size: u32,
     /// Collection name -> fields whose values must be unique across both sides.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::unique_fields))]
     pub unique_fields: BTreeMap<String, Vec<String>>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 5, maximum = 3600))]
     pub check_interval_seconds: u32,
     /// The brake: a run that would delete more than this many documents of a collection on one
-    /// side (or [`Self::mass_delete_percent`] of it, whichever is larger) holds those deletes
-    /// for a person.
+    /// side (or `massDeletePercent` of it, whichever is larger) holds those deletes for a
+    /// person.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000000))]
     pub mass_delete_limit: u32,
+    #[cfg_attr(feature = "openapi", schema(maximum = 100))]
     pub mass_delete_percent: u32,
     /// Runs in `sync_logs` and settled conflicts are kept this many days.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3650))]
     pub retention_days: u32,
 }
 

@@ -121,6 +121,7 @@ pub enum Error {
 /// the API token (the web screens ask for the token again on 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     Input,
@@ -151,6 +152,7 @@ impl ErrorKind {
 /// fault where there is one. Front ends branch on `code` or `kind`, never on `message`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// A stable code such as `remote_unreachable` or `invalid_config`.
     pub code: String,

@@ -29,6 +29,7 @@ const CLOUD_DOC_ID: &str = "identity";
 /// What a person decided about a cloud that is not the one this computer last synced with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CloudChoice {
     /// Treat this cloud as new: forget what was synced, so that the next sync sends this

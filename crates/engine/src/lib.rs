@@ -21,6 +21,8 @@ pub mod json;
 mod lock;
 pub mod logs;
 pub mod monitor;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod quarantine;
 pub mod reconcile;
 mod retention;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     Manual,
@@ -42,6 +43,7 @@ impl Trigger {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
@@ -74,6 +76,7 @@ impl RunStatus {
 /// A document that could not be synced; the rest of the run went on.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DocumentError {
     pub collection: String,
@@ -84,6 +87,7 @@ pub struct DocumentError {
 /// One run, as stored in `sync_logs` and returned by `sync`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SyncRun {
     #[serde(rename = "_id")]
@@ -93,9 +97,13 @@ pub struct SyncRun {
     pub status: RunStatus,
     pub trigger: Trigger,
     pub collections: Vec<String>,
+    /// Collection name -> documents sent to the cloud.
     pub local_to_remote: BTreeMap<String, u64>,
+    /// Collection name -> documents brought from the cloud.
     pub remote_to_local: BTreeMap<String, u64>,
+    /// Collection name -> conflicts found.
     pub conflicts: BTreeMap<String, u64>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub duration_seconds: Option<f64>,
     pub error: Option<String>,
     /// The error's code (see `Error::code`) when the run failed.

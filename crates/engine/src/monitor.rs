@@ -21,11 +21,14 @@ use crate::run::Progress;
 /// What the monitor knows about the cloud, for `GET /api/sync/network-status` and the app.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// In the OpenAPI document `NetworkStatus` is the REST answer, which adds snake_case keys.
+#[cfg_attr(feature = "openapi", schema(as = MonitorStatus))]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkStatus {
     pub is_running: bool,
     pub is_online: bool,
-    /// `None` before the first check.
+    /// None (null) before the first check.
     pub last_check: Option<DateTime<Utc>>,
     /// When `is_online` last changed.
     pub last_change: Option<DateTime<Utc>>,
@@ -40,6 +43,7 @@ pub struct NetworkStatus {
     /// Connectivity keeps coming and going: reconnect syncs wait until it has settled.
     pub flapping: bool,
     /// How long the connection must stay up before a reconnect sync starts.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub reconnect_settle_seconds: f64,
     pub is_syncing: bool,
     /// A follow-up run is waiting for the current one.

@@ -28,12 +28,14 @@ use crate::store::{Databases, SYNC_QUARANTINE};
 /// every sync tries it again.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct QuarantinedDocument {
     pub collection: String,
     /// The document's `_id` as a person reads it.
     pub document_id: String,
     /// Which database refused it: `local` or `cloud`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::quarantine_side))]
     pub side: String,
     /// What the database said, in words, and what to do.
     pub reason: String,

@@ -23,6 +23,7 @@ const LISTED: usize = 20;
 /// One collection compared.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionCheck {
     pub collection: String,
@@ -42,6 +43,7 @@ pub struct CollectionCheck {
 /// What `verify` found.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     pub checked_at: DateTime<Utc>,

@@ -4,6 +4,10 @@
 //! Bodies are read as bytes and parsed here rather than by axum's `Json` extractor, so that
 //! every mistake is answered with `{ code, message }` naming the field, an empty body can
 //! mean "the defaults", and no `Content-Type` is demanded of simple scripts.
+//!
+//! Each handler's `#[utoipa::path]` is its entry in the OpenAPI document ([`super::openapi`]):
+//! every status it can answer, its parameters and its body, whose schema is the type it parses
+//! the body into.
 
 use std::future::Future;
 
@@ -12,16 +16,27 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::{Json, response::IntoResponse};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use templesync_engine::{
-    AutoResolveReport, Conflict, Decision, Overview, ResolveOutcome, ResolveValue, SettingsChange,
-    Strategy, SyncConfig, SyncRun, SyncStatus, Via,
+    AutoResolveReport, CloudChoice, Conflict, Decision, Overview, ResolveOutcome, ResolveValue,
+    SettingsChange, Strategy, SyncConfig, SyncRun, SyncStatus, VerifyReport, Via,
 };
+use utoipa::{IntoParams, ToSchema};
 
 use super::Server;
 use super::error::ApiError;
+use super::openapi::{
+    BadRequest, Common, Conflict as Conflicting, NetworkStatusAnswer, NotFound, SNAKE_CASE_KEYS,
+    SyncConfigPatch, TooLarge, Unauthorized,
+};
+
+/// How many conflicts auto-resolve looks at when the body does not say.
+pub const AUTO_RESOLVE_DEFAULT: u32 = 10;
+
+/// How many runs `GET /api/sync/logs` lists when the query does not say.
+pub const HISTORY_DEFAULT: u32 = 20;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -131,15 +146,31 @@ impl Query {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = SyncRequest)]
 pub struct SyncBody {
-    /// Empty or missing: the configured collections (or all).
+    /// Only these collections; missing, null or empty: the configured ones (or all)
     #[serde(default)]
     collections: Option<Vec<String>>,
 }
 
 /// `POST /api/sync/sync`: one run now. A run that started is answered with its record (200,
 /// also when it failed: the record says why); one that could not start is an error.
+#[utoipa::path(
+    post,
+    path = "/api/sync/sync",
+    operation_id = "sync",
+    summary = "Sync now, both ways, and wait for the run",
+    description = "Answers the run's record, also when the run failed (status: failed, with the error). A run that cannot start is an error: 409 while another runs, 503 without a reachable cloud.",
+    request_body(content = Option<SyncBody>, description = "Optional; an empty body syncs the configured collections"),
+    responses(
+        (status = 200, description = "The run", body = SyncRun),
+        (status = 400, response = BadRequest),
+        (status = 409, response = Conflicting),
+        (status = 413, response = TooLarge),
+        Common
+    )
+)]
 pub async fn sync(
     State(app): State<Server>,
     body: Result<Bytes, BytesRejection>,
@@ -151,27 +182,91 @@ pub async fn sync(
 }
 
 /// `GET /api/sync/status`.
+#[utoipa::path(
+    get,
+    path = "/api/sync/status",
+    operation_id = "status",
+    summary = "Last sync, totals, open conflicts, online or not",
+    responses((status = 200, description = "The status", body = SyncStatus), Common)
+)]
 pub async fn status(State(app): State<Server>) -> ApiResult<SyncStatus> {
     Ok(Json(app.monitor().sync_status().await?))
 }
 
-/// `GET /api/sync/overview`: the state a person sees, its words and what to do.
+/// `GET /api/sync/overview`: the state a person sees, its words and what to do. Never an
+/// error: what cannot be read is said in the overview.
+#[utoipa::path(
+    get,
+    path = "/api/sync/overview",
+    operation_id = "overview",
+    summary = "The state a person sees (up to date, syncing, offline, needs a decision, paused, failed), its words and what to do",
+    responses(
+        (status = 200, description = "The overview", body = Overview),
+        (status = 401, response = Unauthorized)
+    )
+)]
 pub async fn overview(State(app): State<Server>) -> Json<Overview> {
     Json(app.app.overview().await)
 }
 
+/// The filters of `GET /api/sync/conflicts`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConflictFilter {
+    /// Only resolved (true) or open (false) ones; missing: all
+    resolved: Option<bool>,
+    /// Only this collection's
+    collection: Option<String>,
+}
+
+impl ConflictFilter {
+    fn parse(raw: Option<String>) -> Result<ConflictFilter, ApiError> {
+        let q = Query::parse(raw);
+        Ok(ConflictFilter {
+            resolved: q.bool("resolved")?,
+            collection: q.get("collection").map(str::to_string),
+        })
+    }
+}
+
 /// `GET /api/sync/conflicts?resolved=true|false&collection=NAME`.
+#[utoipa::path(
+    get,
+    path = "/api/sync/conflicts",
+    operation_id = "conflicts",
+    summary = "The conflicts, newest first",
+    params(ConflictFilter),
+    responses(
+        (status = 200, description = "The conflicts", body = Vec<Conflict>),
+        (status = 400, response = BadRequest),
+        Common
+    )
+)]
 pub async fn conflicts(
     State(app): State<Server>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Vec<Conflict>> {
-    let q = Query::parse(q);
-    let resolved = q.bool("resolved")?;
-    let list = app.app.conflicts(resolved, q.get("collection")).await?;
+    let f = ConflictFilter::parse(q)?;
+    let list = app
+        .app
+        .conflicts(f.resolved, f.collection.as_deref())
+        .await?;
     Ok(Json(list))
 }
 
 /// `GET /api/sync/conflicts/{id}`: one conflict, resolved or not.
+#[utoipa::path(
+    get,
+    path = "/api/sync/conflicts/{id}",
+    operation_id = "conflict",
+    summary = "One conflict, open or resolved",
+    params(("id" = String, Path, description = "The conflict's _id")),
+    responses(
+        (status = 200, description = "The conflict", body = Conflict),
+        (status = 404, response = NotFound),
+        Common
+    )
+)]
 pub async fn conflict(
     State(app): State<Server>,
     id: Result<Path<String>, PathRejection>,
@@ -189,21 +284,43 @@ fn conflict_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiErr
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ResolveRequest)]
 pub struct ResolveBody {
+    // A string, parsed by the engine, which names the strategies in its error; documented as
+    // the strategies.
+    #[schema(value_type = Strategy, inline)]
     strategy: String,
-    /// Any JSON: a string, a number, or an object of field values for a merge. `null` is no
-    /// value.
+    /// Any JSON: the new name (rename_local), the value or an object of field values (merge); null:
+    /// none
     #[serde(default)]
+    #[schema(value_type = Value)]
     new_value: Option<Value>,
     #[serde(default)]
     notes: Option<String>,
+    /// Who decided (default: api)
     #[serde(default)]
     resolved_by: Option<String>,
 }
 
 /// `POST /api/sync/conflicts/{id}/resolve`.
+#[utoipa::path(
+    post,
+    path = "/api/sync/conflicts/{id}/resolve",
+    operation_id = "resolve",
+    summary = "Settle one conflict; the next sync carries it out",
+    params(("id" = String, Path, description = "The conflict's _id")),
+    request_body(content = ResolveBody, description = "The decision"),
+    responses(
+        (status = 200, description = "Resolved", body = ResolveOutcome),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflicting),
+        (status = 413, response = TooLarge),
+        Common
+    )
+)]
 pub async fn resolve(
     State(app): State<Server>,
     id: Result<Path<String>, PathRejection>,
@@ -226,22 +343,39 @@ pub async fn resolve(
     Ok(Json(outcome))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = AutoResolveRequest)]
 pub struct AutoResolveBody {
     #[serde(default)]
+    #[schema(schema_with = super::openapi::auto_resolve_max)]
     max: Option<u32>,
+    /// Who to record (default: api)
     #[serde(default)]
     resolved_by: Option<String>,
 }
 
 /// `POST /api/sync/conflicts/auto-resolve`.
+#[utoipa::path(
+    post,
+    path = "/api/sync/conflicts/auto-resolve",
+    operation_id = "autoResolve",
+    summary = "Settle the simple conflicts; leave the rest for a person",
+    request_body(content = Option<AutoResolveBody>, description = "Optional; an empty body looks at up to 10 conflicts"),
+    responses(
+        (status = 200, description = "What was done", body = AutoResolveReport),
+        (status = 400, response = BadRequest),
+        (status = 409, response = Conflicting),
+        (status = 413, response = TooLarge),
+        Common
+    )
+)]
 pub async fn auto_resolve(
     State(app): State<Server>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<AutoResolveReport> {
     let body: AutoResolveBody = json_object(&bytes(body)?)?.unwrap_or_default();
-    let max = body.max.unwrap_or(10);
+    let max = body.max.unwrap_or(AUTO_RESOLVE_DEFAULT);
     let report = detached(async move {
         let by = body.resolved_by.as_deref();
         app.app.auto_resolve(max, by, Via::Api).await
@@ -250,20 +384,37 @@ pub async fn auto_resolve(
     Ok(Json(report))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = VerifyRequest)]
 pub struct VerifyBody {
     #[serde(default)]
+    #[schema(schema_with = super::openapi::verify_collections)]
     collections: Option<Vec<String>>,
+    /// List the documents that differ for the next sync
     #[serde(default)]
+    #[schema(default = false)]
     repair: bool,
 }
 
 /// `POST /api/sync/verify`: both sides compared by content; changes nothing unless `repair`
 /// (which lists the differing documents for the next sync).
+#[utoipa::path(
+    post,
+    path = "/api/sync/verify",
+    operation_id = "verify",
+    summary = "Compare both sides by content, changing nothing (unless repair)",
+    request_body(content = Option<VerifyBody>, description = "Optional; an empty body checks the collections a sync covers"),
+    responses(
+        (status = 200, description = "What was found", body = VerifyReport),
+        (status = 400, response = BadRequest),
+        (status = 413, response = TooLarge),
+        Common
+    )
+)]
 pub async fn verify(
     State(app): State<Server>,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<templesync_engine::VerifyReport> {
+) -> ApiResult<VerifyReport> {
     let body: VerifyBody = json_object(&bytes(body)?)?.unwrap_or_default();
     let collections = body.collections.filter(|c| !c.is_empty());
     let engine = app.app.engine().clone();
@@ -271,62 +422,143 @@ pub async fn verify(
     Ok(Json(report))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CloudChoiceRequest)]
 pub struct CloudBody {
+    /// send_local: treat this cloud as new and send this computer's data (nothing deleted;
+    /// documents that differ become conflicts). accept_cloud: accept the cloud as it is now
+    /// (documents it no longer has are removed here)
+    #[schema(value_type = CloudChoice, inline)]
     choice: String,
+}
+
+/// The answer of `POST /api/sync/cloud`: the choice recorded.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CloudChoice)]
+pub struct CloudChosen {
+    #[schema(inline)]
+    choice: CloudChoice,
 }
 
 /// `POST /api/sync/cloud`: a person's choice about a cloud that is not the one this computer
 /// last synced with (`{"choice": "send_local"}` or `{"choice": "accept_cloud"}`).
+#[utoipa::path(
+    post,
+    path = "/api/sync/cloud",
+    operation_id = "chooseCloud",
+    summary = "Decide what to do with a cloud that is not the one this computer last synced with",
+    description = "When a run fails with cloud_changed (the cloud was restored from a backup, or the connection points to another cluster), nothing syncs until a person chooses. The next sync carries the choice out.",
+    request_body(content = CloudBody, description = "The choice"),
+    responses(
+        (status = 200, description = "The choice is recorded", body = CloudChosen),
+        (status = 400, response = BadRequest),
+        (status = 409, response = Conflicting),
+        (status = 413, response = TooLarge),
+        Common
+    )
+)]
 pub async fn choose_cloud(
     State(app): State<Server>,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Value> {
+) -> ApiResult<CloudChosen> {
     let body: CloudBody = json_object(&bytes(body)?)?.ok_or_else(|| {
         ApiError::invalid(
             "body",
             r#"expected a JSON object such as {"choice": "send_local"}"#,
         )
     })?;
-    let choice: templesync_engine::CloudChoice = body.choice.parse()?;
+    let choice: CloudChoice = body.choice.parse()?;
     let engine = app.app.engine().clone();
     detached(async move { engine.choose_cloud(choice).await }).await?;
-    Ok(Json(serde_json::json!({ "choice": choice })))
+    Ok(Json(CloudChosen { choice }))
+}
+
+/// The query of `GET /api/sync/logs`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// How many runs
+    #[param(schema_with = super::openapi::history_limit, required = false)]
+    limit: u32,
+}
+
+impl HistoryQuery {
+    /// Its range is the application layer's to check.
+    fn parse(raw: Option<String>) -> Result<HistoryQuery, ApiError> {
+        Ok(HistoryQuery {
+            limit: Query::parse(raw).int("limit", HISTORY_DEFAULT)?,
+        })
+    }
 }
 
 /// `GET /api/sync/logs?limit=N`.
+#[utoipa::path(
+    get,
+    path = "/api/sync/logs",
+    operation_id = "logs",
+    summary = "The most recent runs, newest first",
+    params(HistoryQuery),
+    responses(
+        (status = 200, description = "The runs", body = Vec<SyncRun>),
+        (status = 400, response = BadRequest),
+        Common
+    )
+)]
 pub async fn logs(State(app): State<Server>, RawQuery(q): RawQuery) -> ApiResult<Vec<SyncRun>> {
-    let limit = Query::parse(q).int("limit", 20)?;
-    Ok(Json(app.app.history(limit).await?))
+    let q = HistoryQuery::parse(q)?;
+    Ok(Json(app.app.history(q.limit).await?))
 }
 
 /// `GET /api/sync/network-status`: the monitor's view, plus the original API's snake_case
-/// keys that the temple's existing software reads.
+/// keys that the temple's existing software reads ([`SNAKE_CASE_KEYS`]).
+#[utoipa::path(
+    get,
+    path = "/api/sync/network-status",
+    operation_id = "networkStatus",
+    summary = "The connection monitor's view of the cloud",
+    responses(
+        (status = 200, description = "The monitor's status", body = NetworkStatusAnswer),
+        (status = 401, response = Unauthorized)
+    )
+)]
 pub async fn network_status(State(app): State<Server>) -> impl IntoResponse {
-    let st = app.monitor().status();
-    let mut v = serde_json::to_value(&st).unwrap_or_default();
+    let mut v = serde_json::to_value(app.monitor().status()).unwrap_or_default();
     if let Value::Object(o) = &mut v {
-        o.insert("is_running".into(), st.is_running.into());
-        o.insert("is_online".into(), st.is_online.into());
-        o.insert(
-            "last_check".into(),
-            serde_json::to_value(st.last_check).unwrap_or_default(),
-        );
-        o.insert(
-            "check_interval_seconds".into(),
-            st.check_interval_seconds.into(),
-        );
+        for (snake, camel) in SNAKE_CASE_KEYS {
+            let same = o.get(camel).cloned().unwrap_or_default();
+            o.insert(snake.into(), same);
+        }
     }
     Json(v)
 }
 
 /// `GET /api/sync/config`.
+#[utoipa::path(
+    get,
+    path = "/api/sync/config",
+    operation_id = "getConfig",
+    summary = "The sync settings",
+    responses((status = 200, description = "The settings", body = SyncConfig), Common)
+)]
 pub async fn config(State(app): State<Server>) -> ApiResult<SyncConfig> {
     Ok(Json(app.app.settings().await?))
 }
 
 /// `PUT /api/sync/config`: a JSON object of the settings to change; validated whole, nothing
 /// stored on error.
+#[utoipa::path(
+    put,
+    path = "/api/sync/config",
+    operation_id = "setConfig",
+    summary = "Change some settings",
+    request_body(content = SyncConfigPatch, description = "The settings to change"),
+    responses(
+        (status = 200, description = "The settings now in force", body = SyncConfig),
+        (status = 400, response = BadRequest),
+        (status = 413, response = TooLarge),
+        Common
+    )
+)]
 pub async fn set_config(
     State(app): State<Server>,
     body: Result<Bytes, BytesRejection>,

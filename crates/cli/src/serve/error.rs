@@ -25,9 +25,18 @@ pub struct ApiError {
     challenge: Option<&'static str>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+// Named `Error` in the OpenAPI document, as the original API's clients know it.
+#[schema(as = Error)]
+pub struct ErrorAnswer<'a> {
+    /// Stable and machine-readable: branch on this, never on the message. The engine's codes
+    /// (invalid_config, unknown_strategy, invalid_resolution, unknown_collection,
+    /// conflict_not_found, conflict_already_resolved, sync_in_progress, remote_not_configured,
+    /// remote_unreachable, local_unreachable, interrupted, database_error) and HTTP's own
+    /// (invalid_request, unauthorized, not_found, method_not_allowed, payload_too_large, internal)
     code: &'a str,
+    /// For people; never holds a password
     message: &'a str,
 }
 
@@ -119,7 +128,7 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::warn!(status = self.status.as_u16(), code = self.code, message = %self.message, "request failed");
         }
-        let body = serde_json::to_vec(&Body {
+        let body = serde_json::to_vec(&ErrorAnswer {
             code: self.code,
             message: &self.message,
         })

@@ -25,8 +25,11 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use templesync_engine::{App, Engine, Monitor, MonitorOptions, redact_url};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use self::error::ApiError;
 use self::token::ApiToken;
@@ -185,21 +188,33 @@ async fn stop_gracefully(
     }
 }
 
+/// The API's operations: the routes and their description come from this one list, each
+/// handler's `#[utoipa::path]` giving its method and path to both.
+fn api_routes() -> OpenApiRouter<Server> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(api::sync))
+        .routes(routes!(api::status))
+        .routes(routes!(api::overview))
+        .routes(routes!(api::conflicts))
+        .routes(routes!(api::conflict))
+        .routes(routes!(api::auto_resolve))
+        .routes(routes!(api::resolve))
+        .routes(routes!(api::logs))
+        .routes(routes!(api::choose_cloud))
+        .routes(routes!(api::verify))
+        .routes(routes!(api::network_status))
+        .routes(routes!(api::config, api::set_config))
+}
+
 fn router(app: Server) -> Router {
-    let api = Router::new()
-        .route("/api/sync/sync", post(api::sync))
-        .route("/api/sync/status", get(api::status))
-        .route("/api/sync/overview", get(api::overview))
-        .route("/api/sync/conflicts", get(api::conflicts))
-        .route("/api/sync/conflicts/{id}", get(api::conflict))
-        .route("/api/sync/conflicts/auto-resolve", post(api::auto_resolve))
-        .route("/api/sync/conflicts/{id}/resolve", post(api::resolve))
-        .route("/api/sync/logs", get(api::logs))
-        .route("/api/sync/cloud", post(api::choose_cloud))
-        .route("/api/sync/verify", post(api::verify))
-        .route("/api/sync/network-status", get(api::network_status))
-        .route("/api/sync/config", get(api::config).put(api::set_config))
-        .route(OPENAPI_PATH, get(openapi_json))
+    let (routes, doc) = api_routes().split_for_parts();
+    let doc = Arc::new(openapi::finish(doc));
+    let api = routes
+        .merge(
+            Router::new()
+                .route(OPENAPI_PATH, get(openapi::openapi_json))
+                .with_state(doc),
+        )
         .fallback(outside_the_routes)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -207,10 +222,6 @@ fn router(app: Server) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), require_token))
         .layer(middleware::from_fn(log_request));
     api.with_state(app)
-}
-
-async fn openapi_json() -> impl IntoResponse {
-    axum::Json(openapi::document())
 }
 
 /// An unknown path under `/api/` is the API's JSON 404; anything else is the web UI's.

@@ -14,6 +14,7 @@ use crate::{SyncConfig, SyncStatus};
 /// The state shown by the status bar's colour and the tray icon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SyncState {
     /// No cloud database configured yet: the setup screen.
@@ -130,6 +131,7 @@ pub fn sync_state(f: &Facts) -> SyncState {
 /// the figures it was derived from.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Overview {
     pub state: SyncState,
@@ -139,15 +141,15 @@ pub struct Overview {
     pub headline: String,
     /// What to do now, when something waits for a person or explains why nothing moves.
     pub todo: Option<String>,
-    /// "Last sync 5 minutes ago, completed in 1.2 s", or "Not synced yet"; `None` when the
+    /// "Last sync 5 minutes ago, completed in 1.2 s", or "Not synced yet"; none (null) when the
     /// history could not be read.
     pub last_sync: Option<String>,
     /// "Checked just now": when the cloud was last looked at.
     pub last_check: Option<String>,
     pub unresolved_conflicts: u64,
-    /// The engine's status; `None` when not configured or the local database cannot be read.
+    /// The engine's status; none (null) when not configured or the local database cannot be read.
     pub status: Option<SyncStatus>,
-    /// The monitor's view of the cloud; `None` without a monitor (the command line).
+    /// The monitor's view of the cloud; none (null) without a monitor (the command line).
     pub network: Option<NetworkStatus>,
     /// Why the status could not be read, or why the databases could not be opened.
     pub problem: Option<ErrorBody>,

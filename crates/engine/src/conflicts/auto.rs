@@ -15,6 +15,7 @@ use crate::store::Databases;
 /// One line of an auto-resolve report.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AutoResolveItem {
     pub conflict_id: String,
@@ -23,8 +24,10 @@ pub struct AutoResolveItem {
     pub detail: String,
 }
 
+/// What auto-resolve did with each conflict it looked at.
 #[derive(Debug, Clone, Serialize, Default)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AutoResolveReport {
     pub resolved: u32,

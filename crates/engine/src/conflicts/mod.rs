@@ -43,6 +43,7 @@ pub(crate) use record::{ConflictRecord, Settlement};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictKind {
     /// A unique value (e.g. `admins.username`) is taken by a different document in the cloud.
@@ -69,6 +70,7 @@ impl ConflictKind {
 /// How a person settles a conflict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     KeepLocal,
@@ -136,6 +138,7 @@ impl Resolution {
 /// What `resolve` answers (the REST API's shape).
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResolveOutcome {
     pub success: bool,
     pub message: String,
@@ -147,6 +150,7 @@ pub struct ResolveOutcome {
 /// A conflict as shown to people and programs.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Conflict {
     #[serde(rename = "_id")]
@@ -182,6 +186,7 @@ pub struct Conflict {
 
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FieldView {
     pub path: String,

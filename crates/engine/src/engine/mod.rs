@@ -45,10 +45,12 @@ impl SyncRequest {
 /// The state of syncing, for `status` screens.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SyncStatus {
     pub last_sync_time: Option<DateTime<Utc>>,
     pub last_sync_status: Option<RunStatus>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub last_sync_duration: Option<f64>,
     pub last_sync_error: Option<String>,
     pub total_syncs_completed: u64,
@@ -64,14 +66,15 @@ pub struct SyncStatus {
     /// Why the cloud is offline, when it is.
     pub offline_reason: Option<String>,
     /// How far this computer's clock is ahead of the cloud server's (negative: behind), as
-    /// last measured; `None` before the first successful check.
+    /// last measured; none (null) before the first successful check.
     pub clock_skew_seconds: Option<f64>,
-    /// Set when the clock is off by more than [`CLOCK_SKEW_WARNING_SECONDS`]: what to do.
+    /// Set when the clock is off by more than 2 minutes (`CLOCK_SKEW_WARNING_SECONDS`): what
+    /// to do.
     pub clock_warning: Option<String>,
-    /// How many documents are set aside because a side refused them (see
-    /// [`crate::quarantine`]).
+    /// How many documents are set aside because a side refused them; every sync tries them
+    /// again.
     pub quarantined_documents: u64,
-    /// The oldest of them (at most [`QUARANTINE_LISTED`]), with why and what to do.
+    /// The oldest of them (at most 20, `QUARANTINE_LISTED`), with why and what to do.
     pub quarantined: Vec<QuarantinedDocument>,
 }
 
