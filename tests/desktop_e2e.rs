@@ -98,7 +98,7 @@ async fn a_second_launch_brings_the_first_forward_and_exits() {
     assert_eq!(copies_running(&bin), 1, "one copy to begin with");
 
     let settings = o.settings(0);
-    let dirs = app._dirs.path();
+    let dirs = app.home.as_path();
     let mut second = Command::new(&bin)
         .current_dir(dirs)
         .env("XDG_DATA_HOME", dirs.join("data"))
@@ -139,6 +139,69 @@ async fn a_second_launch_brings_the_first_forward_and_exits() {
     app.wait("[data-testid=history-row]", "History in the first copy")
         .await;
     app.quit().await;
+}
+
+/// The window opens as large as it was left (people size it to their screen once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_opens_as_large_as_it_was_left() {
+    if !enabled("the_window_opens_as_large_as_it_was_left") {
+        return;
+    }
+    let o = Office::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let app = App::launch_in(&o, "window_state", Cloud::Configured, home.path()).await;
+    app.wait_state(&["synced"], "the start-up sync").await;
+    let (w, h) = (900u64, 640u64);
+    bounded(app.client.set_window_rect(40, 30, w as u32, h as u32))
+        .await
+        .expect("the window is resized");
+    app.eventually("the new size to take", || async {
+        let (_, _, width, height) = bounded(app.client.get_window_rect()).await?;
+        (width == w && height == h).then_some(())
+    })
+    .await;
+    // Kept at once (not only when the app ends: one in the tray often ends with the
+    // computer); then the app is killed, as a power cut would.
+    let state = home
+        .path()
+        .join("config/org.templesync.desktop/.window-state.json");
+    let kept = eventually_or_none(PATIENCE, || async {
+        let text = std::fs::read_to_string(&state).ok()?;
+        let kept: serde_json::Value = serde_json::from_str(&text).ok()?;
+        (kept["main"]["width"] == w && kept["main"]["height"] == h).then_some(())
+    })
+    .await;
+    if kept.is_none() {
+        let files: Vec<_> = walk(&home.path().join("config"));
+        panic!(
+            "the window's state was not kept in {}: {:?} files {files:?}",
+            state.display(),
+            std::fs::read_to_string(&state)
+        );
+    }
+    app.quit().await;
+
+    let again = App::launch_in(&o, "window_state_again", Cloud::Configured, home.path()).await;
+    let (_, _, width, height) = bounded(again.client.get_window_rect())
+        .await
+        .expect("the window's size");
+    assert_eq!((width, height), (w, h), "opens as large as it was left");
+    again.shot("window-state").await;
+    again.quit().await;
+}
+
+/// Every file under a folder.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// How many processes run the app's binary.
@@ -201,7 +264,9 @@ enum Cloud {
 struct App {
     client: Client,
     driver: Child,
-    _dirs: tempfile::TempDir,
+    /// The XDG folders (settings, data): the app's own, or a test's that outlives it.
+    home: PathBuf,
+    _owned: Option<tempfile::TempDir>,
 }
 
 impl App {
@@ -211,10 +276,18 @@ impl App {
     }
 
     async fn launch_with(o: &Office, test: &str, cloud: Cloud) -> App {
-        let bin = app_binary();
         let dirs = tempfile::tempdir().unwrap();
+        let home = dirs.path().to_path_buf();
+        let mut app = Self::launch_in(o, test, cloud, &home).await;
+        app._owned = Some(dirs);
+        app
+    }
+
+    /// Starts the app with its XDG folders under `home`, which a test keeps between starts.
+    async fn launch_in(o: &Office, test: &str, cloud: Cloud, home: &Path) -> App {
+        let bin = app_binary();
         let xdg = |name: &str| {
-            let p = dirs.path().join(name);
+            let p = home.join(name);
             std::fs::create_dir_all(&p).unwrap();
             p
         };
@@ -239,7 +312,7 @@ impl App {
             .args(["--port", &port.to_string()])
             .args(["--native-port", &native.to_string()])
             // No .env of a developer's checkout is picked up.
-            .current_dir(dirs.path())
+            .current_dir(home)
             .env("XDG_DATA_HOME", xdg("data"))
             .env("XDG_CONFIG_HOME", xdg("config"))
             .env("XDG_CACHE_HOME", xdg("cache"))
@@ -292,7 +365,8 @@ impl App {
         let app = App {
             client,
             driver,
-            _dirs: dirs,
+            home: home.to_path_buf(),
+            _owned: None,
         };
         app.wait("[data-testid=status-band]", "the app's window")
             .await;

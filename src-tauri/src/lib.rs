@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use specta_typescript::Typescript;
 use tauri::{Manager, RunEvent, WindowEvent};
+use tauri_plugin_window_state::{AppHandleExt, StateFlags};
 use templesync_engine::MonitorOptions;
 
 use crate::backend::Backend;
@@ -100,6 +101,11 @@ fn init_tracing() {
         .init();
 }
 
+/// What of the window is kept between starts.
+const WINDOW_STATE: StateFlags = StateFlags::SIZE
+    .union(StateFlags::POSITION)
+    .union(StateFlags::MAXIMIZED);
+
 pub fn run() {
     // Before any thread starts: loading `.env` sets environment variables.
     let dotenv_problem = load_dotenv();
@@ -118,6 +124,13 @@ pub fn run() {
             tray::show_window(app);
         }))
         .plugin(tauri_plugin_store::Builder::new().build())
+        // Where and how large the window was left; not whether it was shown (started with
+        // the computer, it stays in the tray).
+        .plugin(
+            tauri_plugin_window_state::Builder::default()
+                .with_state_flags(WINDOW_STATE)
+                .build(),
+        )
         .invoke_handler(bindings.invoke_handler())
         .setup(move |app| {
             bindings.mount_events(app);
@@ -144,7 +157,11 @@ pub fn run() {
                 && window.state::<HasTray>().0
             {
                 api.prevent_close();
+                let _ = window.app_handle().save_window_state(WINDOW_STATE);
                 let _ = window.hide();
+            }
+            if matches!(event, WindowEvent::Moved(_) | WindowEvent::Resized(_)) {
+                keep_window_state_soon(window.app_handle());
             }
         })
         .build(tauri::generate_context!("../tauri.conf.json"))
@@ -168,6 +185,24 @@ pub fn run() {
 
 /// Whether the tray icon can be seen (so closing the window may keep the app running).
 struct HasTray(bool);
+
+/// Writes where and how large the window is, half a second after it last moved or changed
+/// size. The plugin writes it only as the app ends, and an app that lives in the tray is often
+/// ended with the computer, unasked, when nothing is written.
+fn keep_window_state_soon(app: &tauri::AppHandle) {
+    static LATEST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mine = LATEST.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if LATEST.load(std::sync::atomic::Ordering::SeqCst) == mine
+            && let Err(e) = app.save_window_state(WINDOW_STATE)
+        {
+            // (Rare: the settings folder cannot be written; the size is kept at exit then.)
+            tracing::warn!(error = %e, "the window's place could not be kept");
+        }
+    });
+}
 
 #[cfg(test)]
 mod tests {
