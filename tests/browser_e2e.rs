@@ -176,6 +176,13 @@ async fn sync_now_shows_the_run_in_history() {
     b.reload().await;
     b.wait_state(&["synced"], "the app again, without the key screen")
         .await;
+    // Pausing the office PC from a browser, and resuming it.
+    screens::pause_for_an_hour_and_resume(&b).await;
+    // About: the office PC's TempleSync and where it keeps its files.
+    b.click("[data-testid=nav-about]").await;
+    b.wait_text("[data-testid=about-engine]", ".", "the engine's version")
+        .await;
+    b.shot("about").await;
     b.no_page_errors().await;
     b.quit().await;
     let token = serve.token.clone();
@@ -276,6 +283,8 @@ impl Serve {
             // No .env of a developer's checkout is picked up.
             .current_dir(home.path())
             .env("XDG_CONFIG_HOME", home.path())
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
             .env("MONGODB_LOCAL_URL", &settings.local_url)
             .env("MONGODB_CLOUD_URL", settings.remote_url.as_deref().unwrap())
             .env("DATABASE_NAME", DB)

@@ -134,7 +134,9 @@ impl Cli {
             }
         }
         cmd.env("MONGODB_LOCAL_URL", &self.local_url)
-            .env("DATABASE_NAME", DB);
+            .env("DATABASE_NAME", DB)
+            // Its settings, pause and logs in its own folder.
+            .env("TEMPLESYNC_HOME", self.dir.path().join("home"));
         if let Some(url) = &self.cloud_url {
             cmd.env("MONGODB_CLOUD_URL", url);
         }

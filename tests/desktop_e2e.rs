@@ -103,6 +103,7 @@ async fn a_second_launch_brings_the_first_forward_and_exits() {
         .current_dir(dirs)
         .env("XDG_DATA_HOME", dirs.join("data"))
         .env("XDG_CONFIG_HOME", dirs.join("config"))
+        .env("XDG_STATE_HOME", dirs.join("state"))
         .env("XDG_CACHE_HOME", dirs.join("cache"))
         .env("XDG_RUNTIME_DIR", dirs.join("runtime"))
         .env("MONGODB_LOCAL_URL", &settings.local_url)
@@ -188,6 +189,239 @@ async fn the_window_opens_as_large_as_it_was_left() {
     assert_eq!((width, height), (w, h), "opens as large as it was left");
     again.shot("window-state").await;
     again.quit().await;
+}
+
+/// Pausing from the Status screen: the state says so, nothing syncs by itself (a reconnect
+/// brings no run), and Resume syncs at once what waited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pausing_here_holds_reconnect_runs_and_resuming_syncs() {
+    if !enabled("pausing_here_holds_reconnect_runs_and_resuming_syncs") {
+        return;
+    }
+    let mut o = Office::start().await;
+    let app = App::launch(&o, "pause").await;
+    screens::pause_until_resumed(&app).await;
+    // Held: a booking made here and the cloud going and coming back bring no run.
+    let l = o.local(0).await;
+    l.collection::<bson::Document>("bookings")
+        .insert_one(templesync_tests::fixture::tms_doc(
+            7,
+            bson::doc! { "name": "Puja" },
+        ))
+        .await
+        .unwrap();
+    o.cloud.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    o.cloud.restart().await.expect("the cloud restarts");
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let r = o.remote().await;
+    let there = |r: mongodb::Database| async move {
+        r.collection::<bson::Document>("bookings")
+            .count_documents(bson::doc! {})
+            .await
+            .unwrap()
+    };
+    assert_eq!(there(r.clone()).await, 0, "nothing synced while paused");
+    app.wait_state(&["paused"], "still paused after the cloud came back")
+        .await;
+    screens::resume(&app).await;
+    app.eventually("the booking to reach the cloud", || {
+        let r = r.clone();
+        async move { (there(r).await == 1).then_some(()) }
+    })
+    .await;
+    app.click("[data-testid=nav-history]").await;
+    app.wait(
+        "[data-testid=history-row][data-trigger=automatic][data-status=completed]",
+        "the run on resuming in History",
+    )
+    .await;
+    app.quit().await;
+}
+
+/// Settings' "This computer": the start-with-the-computer switch writes and removes the
+/// autostart entry; the support file is saved in Downloads; About says where things are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn this_computer_settings_autostart_support_file_and_about() {
+    if !enabled("this_computer_settings_autostart_support_file_and_about") {
+        return;
+    }
+    let o = Office::start().await;
+    let app = App::launch(&o, "this_computer").await;
+    app.wait_state(&["synced"], "the start-up sync").await;
+    screens::open_settings(&app).await;
+    app.scroll_to("[data-testid=this-computer]").await;
+    let entry = app.home.join(".config/autostart/TempleSync.desktop");
+    assert!(
+        !entry.exists(),
+        "not set up through the app: not on by itself"
+    );
+    app.eventually("the switch to be ready", || async {
+        bounded(app.find("[data-testid=pref-autostart]").await?.is_enabled())
+            .await?
+            .then_some(())
+    })
+    .await;
+    app.click("[data-testid=pref-autostart]").await;
+    let text = app
+        .eventually("the autostart entry", || async {
+            std::fs::read_to_string(&entry).ok()
+        })
+        .await;
+    assert!(text.contains("--autostart"), "starts to the tray: {text}");
+    assert!(text.contains("Exec="), "{text}");
+    app.shot("settings-this-computer").await;
+    app.eventually("the switch to be ready again", || async {
+        bounded(app.find("[data-testid=pref-autostart]").await?.is_enabled())
+            .await?
+            .then_some(())
+    })
+    .await;
+    app.click("[data-testid=pref-autostart]").await;
+    app.eventually("the autostart entry to go", || async {
+        (!entry.exists()).then_some(())
+    })
+    .await;
+
+    app.click("[data-testid=save-support-file]").await;
+    let said = app
+        .eventually("the support file to be saved", || async {
+            let t = bounded(app.find("[data-testid=support-result]").await?.text()).await?;
+            t.contains("Saved as").then_some(t)
+        })
+        .await;
+    let saved: Vec<_> = std::fs::read_dir(app.home.join("downloads"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert!(said.contains(&saved[0].display().to_string()), "{said}");
+    assert!(saved[0].extension().is_some_and(|e| e == "zip"));
+
+    app.click("[data-testid=nav-about]").await;
+    let version = app.text("[data-testid=about-version]", "the version").await;
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    let logs = app.text("[data-testid=about-logs]", "the log folder").await;
+    assert_eq!(
+        logs,
+        app.home.join("state/templesync/logs").display().to_string()
+    );
+    assert!(
+        app.home.join("state/templesync/logs/app.log").is_file(),
+        "the app's log file"
+    );
+    let cloud = app.text("[data-testid=about-cloud]", "the cloud").await;
+    assert!(cloud.starts_with("mongodb://"), "{cloud}");
+    app.shot("about").await;
+    app.quit().await;
+}
+
+/// A conflict found by a sync is told once in a system notification (seen on the session
+/// bus, through dunst); another sync does not repeat it; a click on it opens the conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_conflict_is_told_once_in_a_notification_that_opens_it() {
+    if !enabled("a_new_conflict_is_told_once_in_a_notification_that_opens_it") {
+        return;
+    }
+    let Some(bus) = Notifications::watch() else {
+        eprintln!("no session bus or dunst: skipped (scripts/test-desktop.sh provides both)");
+        return;
+    };
+    let o = Office::start().await;
+    screens::a_username_clash(&o).await;
+    let app = App::launch(&o, "notification").await;
+    app.wait_state(&["conflicts"], "the clash found").await;
+    let told = app
+        .eventually("the notification on the bus", || async {
+            let n = bus.told("A conflict needs a decision");
+            (n > 0).then_some(n)
+        })
+        .await;
+    assert_eq!(told, 1);
+    bus.screenshot("notification");
+    // Another sync, and the overview refreshed: not said again.
+    app.click("[data-testid=sync-now]").await;
+    app.wait_state(&["conflicts"], "the second sync done").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(bus.told("A conflict needs a decision"), 1, "said once");
+    // Clicked: the window shows that conflict.
+    app.click("[data-testid=nav-settings]").await;
+    bus.click_latest();
+    app.wait(
+        "[data-testid=conflict-detail]",
+        "the conflict, opened by the click",
+    )
+    .await;
+    app.quit().await;
+}
+
+/// dunst on the test's session bus, and `dbus-monitor` recording what is sent to it.
+struct Notifications {
+    dunst: Child,
+    monitor: Child,
+    log: PathBuf,
+}
+
+impl Notifications {
+    fn watch() -> Option<Notifications> {
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS")?;
+        let log = screenshots().join("logs/notifications.bus.log");
+        let out = std::fs::File::create(&log).ok()?;
+        let monitor = Command::new("dbus-monitor")
+            .args([
+                "--session",
+                "interface='org.freedesktop.Notifications',member='Notify'",
+            ])
+            .stdout(out)
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let dunst = Command::new("dunst")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        std::thread::sleep(Duration::from_millis(500));
+        Some(Notifications {
+            dunst,
+            monitor,
+            log,
+        })
+    }
+
+    /// How many notifications with this title were sent.
+    fn told(&self, title: &str) -> usize {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.matches(&format!("string \"{title}\"")).count()
+    }
+
+    /// Clicks the newest notification (its default action).
+    fn click_latest(&self) {
+        let ok = Command::new("dunstctl")
+            .args(["action", "0"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "dunstctl action");
+    }
+
+    /// The whole virtual screen, with the notification on it.
+    fn screenshot(&self, name: &str) {
+        let path = screenshots().join(format!("{name}.png"));
+        let _ = Command::new("import")
+            .args(["-window", "root"])
+            .arg(&path)
+            .status();
+    }
+}
+
+impl Drop for Notifications {
+    fn drop(&mut self) {
+        let _ = self.monitor.kill();
+        let _ = self.dunst.kill();
+        let _ = self.monitor.wait();
+        let _ = self.dunst.wait();
+    }
 }
 
 /// Every file under a folder.
@@ -297,6 +531,13 @@ impl App {
             std::os::unix::fs::PermissionsExt::from_mode(0o700),
         )
         .unwrap();
+        // Its Downloads folder (where the support file goes) under `home` too.
+        let downloads = xdg("downloads");
+        std::fs::write(
+            xdg("config").join("user-dirs.dirs"),
+            format!("XDG_DOWNLOAD_DIR=\"{}\"\n", downloads.display()),
+        )
+        .unwrap();
         let (port, native) = (free_port(), free_port());
         let log_dir = screenshots().join("logs");
         std::fs::create_dir_all(&log_dir).unwrap();
@@ -313,8 +554,11 @@ impl App {
             .args(["--native-port", &native.to_string()])
             // No .env of a developer's checkout is picked up.
             .current_dir(home)
+            // auto-launch writes to $HOME/.config/autostart whatever XDG_CONFIG_HOME says.
+            .env("HOME", home)
             .env("XDG_DATA_HOME", xdg("data"))
             .env("XDG_CONFIG_HOME", xdg("config"))
+            .env("XDG_STATE_HOME", xdg("state"))
             .env("XDG_CACHE_HOME", xdg("cache"))
             .env("XDG_RUNTIME_DIR", &runtime)
             .env("MONGODB_LOCAL_URL", &settings.local_url)

@@ -566,7 +566,9 @@ fn templesync_command(o: &Office, db_name: &str) -> tokio::process::Command {
     cmd.env("MONGODB_LOCAL_URL", o.pcs[0].url())
         .env("MONGODB_CLOUD_URL", o.cloud.url())
         .env("DATABASE_NAME", db_name)
-        .current_dir(dir)
+        // Its logs and pause apart from the developer's.
+        .env("TEMPLESYNC_HOME", dir.join("templesync-faults-home"))
+        .current_dir(&dir)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -136,6 +136,8 @@ impl Serve {
         cmd.args(["serve", "--bind", "127.0.0.1:0"])
             .current_dir(&setup.home)
             .env("XDG_CONFIG_HOME", &setup.home)
+            .env("XDG_STATE_HOME", setup.home.join("state"))
+            .env("XDG_DATA_HOME", setup.home.join("data"))
             .env("MONGODB_LOCAL_URL", &setup.local_url)
             .env("DATABASE_NAME", DB)
             .env("TEMPLESYNC_LOG", "info,templesync=debug")
@@ -472,6 +474,7 @@ async fn every_endpoint_answers_in_the_documented_shape() {
         operations,
         [
             "GET /api/openapi.json",
+            "GET /api/sync/about",
             "GET /api/sync/config",
             "GET /api/sync/conflicts",
             "GET /api/sync/conflicts/{id}",
@@ -482,6 +485,8 @@ async fn every_endpoint_answers_in_the_documented_shape() {
             "POST /api/sync/cloud",
             "POST /api/sync/conflicts/auto-resolve",
             "POST /api/sync/conflicts/{id}/resolve",
+            "POST /api/sync/pause",
+            "POST /api/sync/resume",
             "POST /api/sync/sync",
             "POST /api/sync/verify",
             "PUT /api/sync/config",
@@ -592,6 +597,41 @@ async fn every_endpoint_answers_in_the_documented_shape() {
         assert!(msg.contains(&unknown), "{msg}");
         assert!(!msg.contains("--"), "no command-line flag over HTTP: {msg}");
     }
+
+    // GET /about, POST /pause and /resume: this computer's own.
+    let about = s.get("/api/sync/about").await;
+    assert_component(&spec, "About", about.ok());
+    assert_eq!(about.body["engineVersion"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        !about.body.to_string().contains("password"),
+        "{}",
+        about.body
+    );
+    let paused = s
+        .post("/api/sync/pause", Some(json!({ "minutes": 60 })))
+        .await;
+    assert_component(&spec, "PausedHere", paused.ok());
+    assert!(paused.body["pause"]["until"].is_string(), "{}", paused.body);
+    assert!(s.get("/api/sync/overview").await.ok()["pausedHere"]["until"].is_string());
+    for bad in [
+        json!({ "minutes": 0 }),
+        json!({ "minutes": 10081 }),
+        json!({ "minutes": "an hour" }),
+        json!({ "minute": 5 }),
+    ] {
+        let msg = s
+            .post("/api/sync/pause", Some(bad.clone()))
+            .await
+            .error(400, "invalid_request")
+            .to_string();
+        assert!(msg.contains("minute"), "{bad}: {msg}");
+    }
+    let resumed = s.post("/api/sync/resume", None).await;
+    assert_eq!(resumed.ok()["pause"], Value::Null);
+    assert_eq!(
+        s.get("/api/sync/overview").await.ok()["pausedHere"],
+        Value::Null
+    );
 
     // GET /overview: the state and its words, worked out by TempleSync, not by the screens.
     let overview = s.get("/api/sync/overview").await;

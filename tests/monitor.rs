@@ -6,7 +6,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use bson::doc;
-use templesync_engine::{Monitor, MonitorEvent, MonitorOptions, RunStatus, SyncRun, Trigger};
+use templesync_engine::{
+    Monitor, MonitorEvent, MonitorOptions, RunStatus, SyncRun, ThisPc, Trigger,
+};
 use templesync_tests::fixture::*;
 use tokio::time::Instant;
 
@@ -17,6 +19,10 @@ fn fast() -> MonitorOptions {
         check_interval: Some(CHECK),
         periodic_interval: None,
         check_timeout: Some(Duration::from_millis(250)),
+        // Never the developer's own pause.
+        this_pc: Some(ThisPc::at(
+            std::env::temp_dir().join(format!("templesync-monitor-{}.json", rand::random::<u64>())),
+        )),
     }
 }
 
@@ -251,5 +257,149 @@ async fn a_flapping_connection_is_reported_and_reconnect_syncs_wait_for_it_to_se
         s.reconnect_settle_seconds >= CHECK.as_secs_f64(),
         "reconnect syncs wait to settle: {s:?}"
     );
+    m.shutdown().await;
+}
+
+/// Paused on this computer: no periodic and no reconnect run, whatever the cloud does, and
+/// other programs see the pause through the file; "Sync now" still runs. Resumed: one run at
+/// once, and the schedule goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_here_stops_periodic_and_reconnect_runs_and_resuming_restarts_them() {
+    let mut o = Office::start().await;
+    let l = o.local(0).await;
+    let e = o.engine(0).await;
+    set_config(&e, &["syncIntervalMinutes=1"]).await;
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("this-pc.json");
+    let m = Monitor::start(
+        e.clone(),
+        MonitorOptions {
+            periodic_interval: Some(Duration::from_millis(700)),
+            this_pc: Some(ThisPc::at(&file)),
+            ..fast()
+        },
+    );
+    wait_for(Duration::from_secs(20), "a periodic run", || async {
+        count(&m, Trigger::Periodic).await >= 1
+    })
+    .await;
+
+    let pause = m.pause_here(None).unwrap();
+    assert_eq!(pause.until, None);
+    assert!(file.is_file(), "kept in this computer's file");
+    wait_for(
+        Duration::from_secs(10),
+        "the run in progress to end",
+        || async { !m.status().is_syncing },
+    )
+    .await;
+    assert_eq!(m.status().paused_here, Some(pause));
+    let before = runs(&m).await.len();
+    l.collection::<bson::Document>("bookings")
+        .insert_one(tms_doc(1, doc! { "name": "Puja" }))
+        .await
+        .unwrap();
+    o.cloud.kill();
+    wait_for(Duration::from_secs(10), "offline", || async {
+        !m.status().is_online
+    })
+    .await;
+    o.cloud.restart().await.unwrap();
+    wait_for(Duration::from_secs(10), "online again", || async {
+        m.status().is_online
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        runs(&m).await.len(),
+        before,
+        "no periodic or reconnect run while paused: {:?}",
+        runs(&m).await.iter().map(|r| r.trigger).collect::<Vec<_>>()
+    );
+    let r = o.remote().await;
+    assert_eq!(
+        r.collection::<bson::Document>("bookings")
+            .count_documents(doc! {})
+            .await
+            .unwrap(),
+        0
+    );
+
+    // A person's "Sync now" still runs.
+    let manual = m.sync_now(None).await.unwrap();
+    assert_eq!(manual.status, RunStatus::Completed);
+    l.collection::<bson::Document>("bookings")
+        .insert_one(tms_doc(2, doc! { "name": "Homa" }))
+        .await
+        .unwrap();
+
+    m.resume_here().unwrap();
+    wait_for(Duration::from_secs(10), "one run on resuming", || async {
+        count(&m, Trigger::Automatic).await == 1
+    })
+    .await;
+    assert_eq!(
+        r.collection::<bson::Document>("bookings")
+            .count_documents(doc! {})
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(m.status().paused_here, None);
+    let periodic = count(&m, Trigger::Periodic).await;
+    wait_for(Duration::from_secs(10), "the schedule to go on", || async {
+        count(&m, Trigger::Periodic).await > periodic
+    })
+    .await;
+    m.shutdown().await;
+}
+
+/// A pause set by another program on this computer (`templesync pause` while the app runs)
+/// holds for this monitor too, before its next run; a timed pause ends by itself on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_set_by_another_program_holds_and_a_timed_one_ends_by_itself() {
+    let o = Office::start().await;
+    let e = o.engine(0).await;
+    set_config(&e, &["syncIntervalMinutes=1"]).await;
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("this-pc.json");
+    let m = Monitor::start(
+        e.clone(),
+        MonitorOptions {
+            periodic_interval: Some(Duration::from_millis(500)),
+            this_pc: Some(ThisPc::at(&file)),
+            ..fast()
+        },
+    );
+    wait_for(Duration::from_secs(20), "a periodic run", || async {
+        count(&m, Trigger::Periodic).await >= 1
+    })
+    .await;
+    // Another program writes the pause: one minute.
+    ThisPc::at(&file)
+        .pause(Some(1), chrono::Utc::now())
+        .unwrap();
+    wait_for(Duration::from_secs(10), "the pause to be seen", || async {
+        m.status().paused_here.is_some() && !m.status().is_syncing
+    })
+    .await;
+    let before = runs(&m).await.len();
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(runs(&m).await.len(), before, "nothing while paused");
+    // Made to end in a second (as if the hour had passed).
+    std::fs::write(
+        &file,
+        serde_json::json!({ "pause": {
+            "since": chrono::Utc::now(),
+            "until": chrono::Utc::now() + chrono::Duration::seconds(1),
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    wait_for(Duration::from_secs(10), "the run when it ends", || async {
+        count(&m, Trigger::Automatic).await == 1
+    })
+    .await;
+    assert_eq!(m.status().paused_here, None);
     m.shutdown().await;
 }

@@ -394,3 +394,127 @@ async fn scram_and_tls_work_both_ways_refusals_say_why_and_no_secret_is_ever_wri
 fn url_of(s: &Serve, path: &str) -> String {
     format!("{}{path}", s.base)
 }
+
+/// A password made of every character that has a meaning in a URL (RFC 3986's reserved set,
+/// `%` and a space), so that each way of cutting, decoding or encoding it is tried.
+const SPECIAL_PASSWORD: &str = "Sp:/?#[]@!$&'()*+,;=% x-8k";
+
+/// The support file holds what a helper needs (logs, runs, open conflicts without their
+/// contents, versions, settings) and no password in any form, even one that a log line once
+/// held in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_support_file_holds_no_password_in_any_form() {
+    let (cloud, local) = tokio::join!(
+        secured(SPECIAL_PASSWORD, None),
+        secured(LOCAL_PASSWORD, None)
+    );
+    let cloud_url = with_credentials(&cloud.url(), &url_encode(SPECIAL_PASSWORD));
+    let local_url = with_credentials(&local.url(), LOCAL_PASSWORD);
+    let l = admin_client(&local, LOCAL_PASSWORD).await.database(DB);
+    let r = Client::with_uri_str(&cloud_url).await.unwrap().database(DB);
+    l.collection::<Document>("admins")
+        .insert_one(tms_doc(ObjectId::new(), doc! { "username": "priya_clerk" }))
+        .await
+        .unwrap();
+    r.collection::<Document>("admins")
+        .insert_one(tms_doc(ObjectId::new(), doc! { "username": "priya_clerk" }))
+        .await
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let cli = Cli::new(home.path(), &local_url, Some(&cloud_url), DB);
+    let sync = cli.run(&["sync", "--json"]).await;
+    assert_eq!(sync.code(), Some(0), "{}", sync.all());
+    // A run refused for a wrong password, for the logs.
+    let wrong = Cli::new(
+        home.path(),
+        &local_url,
+        Some(&with_credentials(&cloud.url(), WRONG_PASSWORD)),
+        DB,
+    );
+    assert_ne!(wrong.run(&["sync"]).await.code(), Some(0));
+    // Something once wrote the password in full into a log file (a driver's debug line, a
+    // crash): the support file must not carry it on.
+    let logs = home.path().join("state/templesync/logs");
+    assert!(
+        logs.join("cli.log").is_file(),
+        "the CLI keeps a log file in {}",
+        logs.display()
+    );
+    std::fs::write(
+        logs.join("cli.log.1"),
+        format!("DEBUG connecting to {cloud_url} ({SPECIAL_PASSWORD})\n"),
+    )
+    .unwrap();
+
+    let zip_path = home.path().join("support.zip");
+    let out = cli
+        .run(&[
+            "support-bundle",
+            "--out",
+            zip_path.to_str().unwrap(),
+            "--json",
+        ])
+        .await;
+    assert_eq!(out.code(), Some(0), "{}", out.all());
+    let answer = out.json();
+    assert_eq!(answer["path"], zip_path.display().to_string());
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    let mut entries = std::collections::BTreeMap::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut f, &mut text).unwrap();
+        entries.insert(f.name().to_string(), text);
+    }
+    for name in [
+        "about.json",
+        "status.json",
+        "sync-settings.json",
+        "runs.json",
+        "open-conflicts.json",
+        "README.txt",
+        "logs/cli.log",
+        "logs/cli.log.1",
+    ] {
+        assert!(entries.contains_key(name), "{name} in {:?}", entries.keys());
+    }
+    let runs: serde_json::Value = serde_json::from_str(&entries["runs.json"]).unwrap();
+    assert!(!runs.as_array().unwrap().is_empty(), "{runs:#}");
+    let conflicts: serde_json::Value =
+        serde_json::from_str(&entries["open-conflicts.json"]).unwrap();
+    let c = &conflicts[0];
+    assert_eq!(c["collection"], "admins", "{conflicts:#}");
+    assert_eq!(c["fields"], json!(["username"]), "{conflicts:#}");
+    assert!(
+        !entries["open-conflicts.json"].contains("priya_clerk"),
+        "no document contents: {}",
+        entries["open-conflicts.json"]
+    );
+    assert!(entries["about.json"].contains("\"engineVersion\""));
+    assert!(
+        entries["logs/cli.log.1"].contains("DEBUG connecting to"),
+        "the line is kept, scrubbed"
+    );
+
+    let decoded_forms = [SPECIAL_PASSWORD, LOCAL_PASSWORD, WRONG_PASSWORD];
+    let mut found = Vec::new();
+    for (name, text) in &entries {
+        for leak in leaks(text, &decoded_forms) {
+            found.push(format!("{name}: {leak}"));
+        }
+    }
+    // The raw bytes of the zip too (an entry name, a comment).
+    let raw = String::from_utf8_lossy(&std::fs::read(&zip_path).unwrap()).into_owned();
+    found.extend(leaks(&raw, &decoded_forms));
+    assert!(
+        found.is_empty(),
+        "passwords in the support file:\n{}",
+        found.join("\n")
+    );
+    // The answer on the screen holds none either.
+    assert!(
+        leaks(&out.all(), &decoded_forms).is_empty(),
+        "{}",
+        out.all()
+    );
+}

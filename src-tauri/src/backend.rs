@@ -149,6 +149,7 @@ fn forward(app: AppHandle, monitor: &Monitor) -> tauri::async_runtime::JoinHandl
 pub async fn publish(app: &AppHandle) {
     let overview = app.state::<Backend>().overview().await;
     tray::show(app, &tray::look_of(&overview));
+    crate::notify::after(app, &overview).await;
     let _ = OverviewChanged(overview).emit(app);
 }
 

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager, State};
 use templesync_engine::app::AUTO_RESOLVE_LIMITS;
 use templesync_engine::settings::host_of;
 use templesync_engine::{
-    AutoResolveReport, CloudChoice, Conflict, Decision, Engine, Overview, ResolveOutcome,
+    AutoResolveReport, CloudChoice, Conflict, Decision, Engine, Overview, Pause, ResolveOutcome,
     ResolveValue, SettingsChange, Strategy, SyncConfig, SyncRun, VerifyReport, Via,
 };
 
@@ -30,6 +30,25 @@ pub async fn overview(backend: State<'_, Backend>) -> Answer<Overview> {
 #[specta::specta]
 pub async fn sync_now(backend: State<'_, Backend>) -> Answer<SyncRun> {
     Ok(backend.app().await?.sync_now(Vec::new(), None).await?)
+}
+
+/// Pauses syncing on this computer for `minutes` (none: until resumed); the other computers
+/// go on.
+#[tauri::command]
+#[specta::specta]
+pub async fn pause_here(minutes: Option<u32>, app: AppHandle) -> Answer<Pause> {
+    let pause = app.state::<Backend>().app().await?.pause_here(minutes)?;
+    publish(&app).await;
+    Ok(pause)
+}
+
+/// Ends this computer's pause: a run starts at once.
+#[tauri::command]
+#[specta::specta]
+pub async fn resume_here(app: AppHandle) -> Answer<()> {
+    app.state::<Backend>().app().await?.resume_here()?;
+    publish(&app).await;
+    Ok(())
 }
 
 /// A person's choice about a cloud that is not the one this computer last synced with.
@@ -244,11 +263,17 @@ pub async fn save_connection(
     app: AppHandle,
     backend: State<'_, Backend>,
 ) -> Answer<ConnectionView> {
+    let first_setup = !backend.connection().await.configured();
     let settings = backend.connection().await.apply(&input)?;
-    connection::save(&app, &settings)?;
+    let password_in = connection::save(&app, &settings)?;
+    if first_setup && settings.remote_url.is_some() {
+        crate::system::start_with_computer_by_default(&app);
+    }
     let c = Connection {
         settings,
         source: Source::Saved,
+        password_in,
+        password_problem: None,
     };
     let view = c.view();
     backend.start(&app, Some(c)).await;

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use tauri::AppHandle;
 use tauri_plugin_store::StoreExt;
+use templesync_engine::settings::{put_password, take_password};
 use templesync_engine::{Settings, redact_url};
 
 use crate::error::ErrorDto;
@@ -34,8 +35,26 @@ pub enum Source {
 #[serde(rename_all = "camelCase")]
 struct Saved {
     local_url: String,
+    /// With `****` for the password when that is in the keychain.
     cloud_url: Option<String>,
     database: String,
+    /// Where the cloud password is (absent in files written before the keychain: the file).
+    #[serde(default)]
+    cloud_password_in: Option<PasswordStore>,
+}
+
+/// Where the cloud connection string's password is kept on this computer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordStore {
+    /// The system's keychain (Secret Service, Credential Manager, Keychain).
+    Keychain,
+    /// The app's settings file, readable by this user only: no keychain answered.
+    File,
+    /// From the environment or `.env`, not saved by the app.
+    Environment,
+    /// No cloud password.
+    None,
 }
 
 /// The settings in use and where they came from.
@@ -43,6 +62,9 @@ struct Saved {
 pub struct Connection {
     pub settings: Settings,
     pub source: Source,
+    pub password_in: PasswordStore,
+    /// Why the saved password could not be read back (the keychain did not answer).
+    pub password_problem: Option<String>,
 }
 
 /// The connection as the UI sees it: passwords masked.
@@ -55,6 +77,10 @@ pub struct ConnectionView {
     pub source: Source,
     /// A cloud database is set: syncing is possible.
     pub configured: bool,
+    /// Where the cloud password is kept.
+    pub password_in: PasswordStore,
+    /// Why the saved cloud password could not be read (then it must be typed again).
+    pub password_problem: Option<String>,
 }
 
 /// What the settings screen sends. A password left as `****` keeps the stored one.
@@ -68,27 +94,66 @@ pub struct ConnectionInput {
 
 impl Connection {
     /// The saved settings when there are any, else the environment's.
-    fn resolve(env: impl Fn(&str) -> Option<String>, saved: Option<Saved>) -> Connection {
+    fn resolve(
+        env: impl Fn(&str) -> Option<String>,
+        saved: Option<Saved>,
+        keychain: &dyn Keychain,
+    ) -> Connection {
         if let Some(s) = saved {
+            let mut cloud = s.cloud_url.filter(|u| !u.trim().is_empty());
+            let mut password_in = s.cloud_password_in.unwrap_or(PasswordStore::File);
+            let mut password_problem = None;
+            if password_in == PasswordStore::Keychain
+                && let Some(masked) = &cloud
+            {
+                match keychain.get() {
+                    Ok(pw) => cloud = put_password(masked, &pw).or(cloud),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the cloud password could not be read from the keychain");
+                        password_problem = Some(format!(
+                            "The cloud password could not be read from this computer's keychain ({e}): type it again in Settings"
+                        ));
+                    }
+                }
+            }
+            if cloud.as_deref().is_none_or(|u| take_password(u).is_none())
+                && password_problem.is_none()
+            {
+                password_in = PasswordStore::None;
+            }
             return Connection {
                 settings: Settings {
                     local_url: s.local_url,
-                    remote_url: s.cloud_url.filter(|u| !u.trim().is_empty()),
+                    remote_url: cloud,
                     database: s.database,
                 },
                 source: Source::Saved,
+                password_in,
+                password_problem,
             };
         }
         let set = ["MONGODB_LOCAL_URL", "MONGODB_CLOUD_URL", "DATABASE_NAME"]
             .iter()
             .any(|k| env(k).is_some_and(|v| !v.trim().is_empty()));
+        let settings = Settings::from_lookup(env);
+        let password_in = if settings
+            .remote_url
+            .as_deref()
+            .is_some_and(|u| take_password(u).is_some())
+        {
+            PasswordStore::Environment
+        } else {
+            PasswordStore::None
+        };
         Connection {
-            settings: Settings::from_lookup(env),
+            settings,
             source: if set {
                 Source::Environment
             } else {
                 Source::Defaults
             },
+            password_in,
+            password_problem: None,
         }
     }
 
@@ -99,7 +164,7 @@ impl Connection {
             .ok()
             .and_then(|s| s.get(CONNECTION_KEY))
             .and_then(|v| serde_json::from_value::<Saved>(v).ok());
-        Connection::resolve(|k| std::env::var(k).ok(), saved)
+        Connection::resolve(|k| std::env::var(k).ok(), saved, &SystemKeychain)
     }
 
     pub fn configured(&self) -> bool {
@@ -113,6 +178,8 @@ impl Connection {
             database: self.settings.database.clone(),
             source: self.source,
             configured: self.configured(),
+            password_in: self.password_in,
+            password_problem: self.password_problem.clone(),
         }
     }
 
@@ -133,25 +200,125 @@ impl Connection {
     }
 }
 
-/// Saves connection settings in the app's settings file (readable by this user only).
-pub fn save(app: &AppHandle, settings: &Settings) -> Result<(), ErrorDto> {
-    let saved = Saved {
+/// Saves connection settings: the cloud password in the system's keychain where one answers,
+/// else (and everything else) in the app's settings file, readable by this user only.
+/// Answers where the password went.
+pub fn save(app: &AppHandle, settings: &Settings) -> Result<PasswordStore, ErrorDto> {
+    let saved = to_saved(settings, &SystemKeychain);
+    let value = serde_json::to_value(&saved).map_err(|e| crate::error::not_saved("settings", e))?;
+    put(app, CONNECTION_KEY, value)?;
+    Ok(saved.cloud_password_in.unwrap_or(PasswordStore::None))
+}
+
+fn to_saved(settings: &Settings, keychain: &dyn Keychain) -> Saved {
+    let mut saved = Saved {
         local_url: settings.local_url.clone(),
         cloud_url: settings.remote_url.clone(),
         database: settings.database.clone(),
+        cloud_password_in: Some(PasswordStore::None),
     };
-    let value = serde_json::to_value(saved).map_err(|e| crate::error::not_saved("settings", e))?;
-    put(app, CONNECTION_KEY, value)
+    let Some((masked, password)) = settings.remote_url.as_deref().and_then(take_password) else {
+        let _ = keychain.delete();
+        return saved;
+    };
+    match keychain.set(&password) {
+        Ok(()) => {
+            saved.cloud_url = Some(masked);
+            saved.cloud_password_in = Some(PasswordStore::Keychain);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no keychain: the cloud password is kept in the settings file");
+            saved.cloud_password_in = Some(PasswordStore::File);
+        }
+    }
+    saved
+}
+
+/// The system's keychain, for the one secret the app keeps: the cloud password.
+pub trait Keychain {
+    fn get(&self) -> Result<String, String>;
+    fn set(&self, password: &str) -> Result<(), String>;
+    fn delete(&self) -> Result<(), String>;
+}
+
+/// Secret Service on Linux, Credential Manager on Windows, Keychain on macOS (`keyring`).
+pub struct SystemKeychain;
+
+impl SystemKeychain {
+    const SERVICE: &str = "org.templesync.desktop";
+    const ACCOUNT: &str = "cloud database password";
+
+    fn entry() -> Result<keyring::Entry, String> {
+        keyring::Entry::new(Self::SERVICE, Self::ACCOUNT).map_err(|e| e.to_string())
+    }
+}
+
+impl Keychain for SystemKeychain {
+    fn get(&self) -> Result<String, String> {
+        Self::entry()?.get_password().map_err(|e| e.to_string())
+    }
+
+    fn set(&self, password: &str) -> Result<(), String> {
+        let entry = Self::entry()?;
+        entry.set_password(password).map_err(|e| e.to_string())?;
+        // Only trusted once it reads back.
+        match entry.get_password() {
+            Ok(p) if p == password => Ok(()),
+            Ok(_) => Err("the keychain gave back another password".to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn delete(&self) -> Result<(), String> {
+        match Self::entry()?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 /// The app's own preferences (kept in its settings file, not in the database).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Preferences {
     /// Recorded as who settled a conflict; the computer's account name when empty.
     pub your_name: String,
     /// Sync at once after a conflict is resolved, instead of offering to.
     pub sync_after_resolve: bool,
+    /// A person's choice about starting with the computer; none: not chosen (on after the
+    /// first setup).
+    pub start_with_computer: Option<bool>,
+    /// Say so in a system notification when a decision waits or syncing keeps failing.
+    pub notifications: bool,
+}
+
+impl Default for Preferences {
+    fn default() -> Preferences {
+        Preferences {
+            your_name: String::new(),
+            sync_after_resolve: false,
+            start_with_computer: None,
+            notifications: true,
+        }
+    }
+}
+
+/// The passwords of the saved connection (which may differ from the one in use), to be
+/// removed from the support file too.
+pub fn saved_secrets(app: &AppHandle) -> Vec<String> {
+    let saved = app
+        .store(STORE_FILE)
+        .ok()
+        .and_then(|s| s.get(CONNECTION_KEY))
+        .and_then(|v| serde_json::from_value::<Saved>(v).ok());
+    saved.map_or_else(Vec::new, |s| {
+        Settings {
+            local_url: s.local_url,
+            remote_url: s.cloud_url,
+            database: s.database,
+        }
+        .passwords()
+    })
 }
 
 pub fn preferences(app: &AppHandle) -> Preferences {
@@ -262,6 +429,8 @@ mod tests {
                 database: "temple_db".into(),
             },
             source: Source::Saved,
+            password_in: PasswordStore::File,
+            password_problem: None,
         };
         let json = serde_json::to_string(&c.view()).unwrap();
         assert!(
@@ -280,6 +449,8 @@ mod tests {
                 database: "temple_db".into(),
             },
             source: Source::Environment,
+            password_in: PasswordStore::Environment,
+            password_problem: None,
         };
         let v = c.view();
         let s = c
@@ -311,18 +482,107 @@ mod tests {
     #[test]
     fn saved_settings_win_over_the_environment() {
         let env = |k: &str| (k == "MONGODB_CLOUD_URL").then(|| "mongodb://env:1".to_string());
-        let c = Connection::resolve(env, None);
+        let c = Connection::resolve(env, None, &NoKeychain);
         assert_eq!(c.source, Source::Environment);
         assert_eq!(c.settings.remote_url.as_deref(), Some("mongodb://env:1"));
         let saved = Saved {
             local_url: "mongodb://l:2".into(),
             cloud_url: Some("mongodb://saved:3".into()),
             database: "db".into(),
+            cloud_password_in: None,
         };
-        let c = Connection::resolve(env, Some(saved));
+        let c = Connection::resolve(env, Some(saved), &NoKeychain);
         assert_eq!(c.source, Source::Saved);
         assert_eq!(c.settings.remote_url.as_deref(), Some("mongodb://saved:3"));
-        let c = Connection::resolve(|_| None, None);
+        let c = Connection::resolve(|_| None, None, &NoKeychain);
         assert_eq!((c.source, c.configured()), (Source::Defaults, false));
+    }
+
+    /// A keychain that holds what it is given (as the system's does).
+    #[derive(Default)]
+    struct MemoryKeychain(std::sync::Mutex<Option<String>>);
+
+    impl Keychain for MemoryKeychain {
+        fn get(&self) -> Result<String, String> {
+            self.0
+                .lock()
+                .unwrap()
+                .clone()
+                .ok_or_else(|| "no entry".to_string())
+        }
+        fn set(&self, password: &str) -> Result<(), String> {
+            *self.0.lock().unwrap() = Some(password.to_string());
+            Ok(())
+        }
+        fn delete(&self) -> Result<(), String> {
+            *self.0.lock().unwrap() = None;
+            Ok(())
+        }
+    }
+
+    /// No keychain answers (a desktop without Secret Service).
+    struct NoKeychain;
+
+    impl Keychain for NoKeychain {
+        fn get(&self) -> Result<String, String> {
+            Err("no keychain".into())
+        }
+        fn set(&self, _: &str) -> Result<(), String> {
+            Err("no keychain".into())
+        }
+        fn delete(&self) -> Result<(), String> {
+            Err("no keychain".into())
+        }
+    }
+
+    fn settings_with_cloud(url: &str) -> Settings {
+        Settings {
+            local_url: "mongodb://localhost:27017".into(),
+            remote_url: Some(url.into()),
+            database: "temple_db".into(),
+        }
+    }
+
+    #[test]
+    fn the_cloud_password_goes_to_the_keychain_and_not_into_the_file() {
+        let keychain = MemoryKeychain::default();
+        let saved = to_saved(&settings_with_cloud(CLOUD), &keychain);
+        assert_eq!(saved.cloud_password_in, Some(PasswordStore::Keychain));
+        let file = serde_json::to_string(&saved).unwrap();
+        assert!(!file.contains("s3cr3t"), "{file}");
+        assert!(file.contains("cluster0.example.net"), "{file}");
+        let c = Connection::resolve(|_| None, Some(saved), &keychain);
+        assert_eq!(
+            c.settings.remote_url.as_deref(),
+            Some(CLOUD),
+            "read back whole"
+        );
+        assert_eq!(c.view().password_in, PasswordStore::Keychain);
+        assert_eq!(c.password_problem, None);
+    }
+
+    #[test]
+    fn without_a_keychain_the_password_stays_in_the_file_and_says_so() {
+        let saved = to_saved(&settings_with_cloud(CLOUD), &NoKeychain);
+        assert_eq!(saved.cloud_password_in, Some(PasswordStore::File));
+        assert_eq!(saved.cloud_url.as_deref(), Some(CLOUD));
+        let c = Connection::resolve(|_| None, Some(saved), &NoKeychain);
+        assert_eq!(c.settings.remote_url.as_deref(), Some(CLOUD));
+        assert_eq!(c.view().password_in, PasswordStore::File);
+    }
+
+    #[test]
+    fn a_keychain_that_no_longer_answers_is_said_and_the_password_asked_for_again() {
+        let keychain = MemoryKeychain::default();
+        let saved = to_saved(&settings_with_cloud(CLOUD), &keychain);
+        let c = Connection::resolve(|_| None, Some(saved), &NoKeychain);
+        let view = c.view();
+        assert!(
+            view.password_problem
+                .as_deref()
+                .is_some_and(|p| p.contains("keychain") && p.contains("type it again")),
+            "{view:?}"
+        );
+        assert!(!serde_json::to_string(&view).unwrap().contains("s3cr3t"));
     }
 }

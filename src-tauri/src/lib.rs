@@ -9,6 +9,8 @@ mod commands;
 mod connection;
 mod error;
 mod events;
+mod notify;
+mod system;
 pub mod tray;
 
 use std::time::Duration;
@@ -27,6 +29,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
         .commands(tauri_specta::collect_commands![
             commands::overview,
             commands::sync_now,
+            commands::pause_here,
+            commands::resume_here,
             commands::sync_history,
             commands::conflicts,
             commands::conflict,
@@ -41,6 +45,12 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             commands::save_connection,
             commands::preferences,
             commands::save_preferences,
+            system::about,
+            system::open_log_folder,
+            system::save_support_file,
+            system::show_in_folder,
+            system::start_with_computer,
+            system::set_start_with_computer,
         ])
         .events(tauri_specta::collect_events![
             events::SyncActivity,
@@ -90,17 +100,6 @@ fn load_dotenv() -> Option<String> {
     }
 }
 
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("TEMPLESYNC_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,tao=warn,wry=warn,mongodb=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 /// What of the window is kept between starts.
 const WINDOW_STATE: StateFlags = StateFlags::SIZE
     .union(StateFlags::POSITION)
@@ -109,7 +108,7 @@ const WINDOW_STATE: StateFlags = StateFlags::SIZE
 pub fn run() {
     // Before any thread starts: loading `.env` sets environment variables.
     let dotenv_problem = load_dotenv();
-    init_tracing();
+    let log_guard = system::init_tracing();
     if let Some(p) = dotenv_problem {
         tracing::warn!("could not read the .env file: {p}");
     }
@@ -124,6 +123,15 @@ pub fn run() {
             tray::show_window(app);
         }))
         .plugin(tauri_plugin_store::Builder::new().build())
+        // Starts with the computer (a switch in Settings), then straight to the tray.
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .args([system::AUTOSTART_ARG])
+                .app_name("TempleSync")
+                .build(),
+        )
+        // "Open log folder", "Show in folder".
+        .plugin(tauri_plugin_opener::init())
         // Where and how large the window was left; not whether it was shown (started with
         // the computer, it stays in the tray).
         .plugin(
@@ -145,6 +153,17 @@ pub fn run() {
                 tracing::info!("no tray on this desktop: closing the window quits");
             }
             app.manage(HasTray(seen));
+            app.manage(log_guard);
+            app.manage(notify::Notifier::default());
+            // Started with the computer: to the tray, no window (unless there is no tray to
+            // reach it from).
+            if seen
+                && system::started_with_computer()
+                && let Some(w) = app.get_webview_window("main")
+            {
+                tracing::info!("started with the computer: in the tray");
+                let _ = w.hide();
+            }
             tauri::async_runtime::spawn(async move {
                 handle.state::<Backend>().start(&handle, None).await;
                 backend::refresh_every(handle, Duration::from_secs(15)).await;

@@ -40,6 +40,8 @@ pub struct TrayLook {
     pub headline: String,
     /// The headline and the last sync.
     pub tooltip: String,
+    /// Syncing is paused on this computer: the menu offers Resume instead of Pause.
+    pub paused: bool,
 }
 
 /// The icon for a state: the tray's only rule of its own. The words come with the overview,
@@ -60,30 +62,57 @@ pub fn look_of(o: &Overview) -> TrayLook {
         icon: icon_of(o.state),
         tooltip: format!("TempleSync: {}\n{last}", o.headline),
         headline: o.headline.clone(),
+        paused: o.paused_here.is_some(),
     }
 }
 
 pub const TRAY_ID: &str = "templesync";
 
-/// The menu's first line, kept to update its text.
-struct Headline(MenuItem<Wry>);
+/// The menu's lines that change with the state.
+struct Lines {
+    headline: MenuItem<Wry>,
+    pause_hour: MenuItem<Wry>,
+    pause: MenuItem<Wry>,
+    resume: MenuItem<Wry>,
+}
 
 /// Creates the tray. Where no tray host runs (e.g. under Xvfb) the icon exists but is not
 /// seen; the app works the same.
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
-    let headline = MenuItem::with_id(app, "headline", "Starting", false, None::<&str>)?;
+    let lines = Lines {
+        headline: MenuItem::with_id(app, "headline", "Starting", false, None::<&str>)?,
+        pause_hour: MenuItem::with_id(
+            app,
+            "pause-hour",
+            "Pause syncing for 1 hour",
+            true,
+            None::<&str>,
+        )?,
+        pause: MenuItem::with_id(
+            app,
+            "pause",
+            "Pause syncing until I resume",
+            true,
+            None::<&str>,
+        )?,
+        resume: MenuItem::with_id(app, "resume", "Resume syncing", false, None::<&str>)?,
+    };
     let menu = Menu::with_items(
         app,
         &[
-            &headline,
+            &lines.headline,
             &PredefinedMenuItem::separator(app)?,
             &MenuItem::with_id(app, "sync", "Sync now", true, None::<&str>)?,
             &MenuItem::with_id(app, "open", "Open TempleSync", true, None::<&str>)?,
             &PredefinedMenuItem::separator(app)?,
+            &lines.pause_hour,
+            &lines.pause,
+            &lines.resume,
+            &PredefinedMenuItem::separator(app)?,
             &MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?,
         ],
     )?;
-    app.manage(Headline(headline));
+    app.manage(lines);
     TrayIconBuilder::with_id(TRAY_ID)
         .icon(Image::from_bytes(TrayIcon::Offline.png())?)
         .tooltip("TempleSync")
@@ -116,6 +145,24 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
             });
         }
         "open" => show_window(app),
+        "pause-hour" | "pause" | "resume" => {
+            let app = app.clone();
+            let id = event.id().as_ref().to_string();
+            tauri::async_runtime::spawn(async move {
+                let Ok(sync) = app.state::<Backend>().app().await else {
+                    return;
+                };
+                let done = match id.as_str() {
+                    "pause-hour" => sync.pause_here(Some(60)).map(drop),
+                    "pause" => sync.pause_here(None).map(drop),
+                    _ => sync.resume_here(),
+                };
+                if let Err(e) = done {
+                    tracing::warn!(error = %e, "the pause could not be changed");
+                }
+                crate::backend::publish(&app).await;
+            });
+        }
         // The exit handler (lib.rs) lets a run in progress finish first.
         "quit" => app.exit(0),
         _ => {}
@@ -168,8 +215,11 @@ pub fn show(app: &AppHandle, look: &TrayLook) {
         }
         let _ = tray.set_tooltip(Some(&look.tooltip));
     }
-    if let Some(h) = app.try_state::<Headline>() {
-        let _ = h.0.set_text(&look.headline);
+    if let Some(lines) = app.try_state::<Lines>() {
+        let _ = lines.headline.set_text(&look.headline);
+        let _ = lines.pause_hour.set_enabled(!look.paused);
+        let _ = lines.pause.set_enabled(!look.paused);
+        let _ = lines.resume.set_enabled(look.paused);
     }
 }
 

@@ -52,6 +52,15 @@ impl Cli {
             ("MONGODB_LOCAL_URL".to_string(), local_url.to_string()),
             ("DATABASE_NAME".to_string(), database.to_string()),
             ("XDG_CONFIG_HOME".to_string(), dir.display().to_string()),
+            // Its pause, logs and data here too, not in the developer's folders.
+            (
+                "XDG_STATE_HOME".to_string(),
+                dir.join("state").display().to_string(),
+            ),
+            (
+                "XDG_DATA_HOME".to_string(),
+                dir.join("data").display().to_string(),
+            ),
         ];
         if let Some(url) = cloud_url {
             env.push(("MONGODB_CLOUD_URL".to_string(), url.to_string()));

@@ -341,3 +341,49 @@ pub async fn the_cloud_comes_back(s: &impl Screens, o: &mut Office) {
     .await;
     s.shot("history-reconnect").await;
 }
+
+/// Pauses syncing here from the Status screen ("until I resume"): the band turns paused and
+/// says until when, and the card offers Resume.
+pub async fn pause_until_resumed(s: &impl Screens) {
+    s.wait_state(&["synced"], "the start-up sync").await;
+    s.click("[data-testid=nav-status]").await;
+    s.click("[data-testid=pause-until]").await;
+    s.wait_state(&["paused"], "the status to turn paused").await;
+    let card = s
+        .wait_text("[data-testid=pause]", "until you resume", "the pause card")
+        .await;
+    assert!(card.contains("Sync now still works"), "{card}");
+    s.wait("[data-testid=resume]", "the Resume button").await;
+    s.shot("paused").await;
+}
+
+/// Resumes from the Status screen: the band leaves "paused".
+pub async fn resume(s: &impl Screens) {
+    s.click("[data-testid=nav-status]").await;
+    s.click("[data-testid=resume]").await;
+    s.wait("[data-testid=pause-hour]", "the Pause buttons again")
+        .await;
+    s.wait_state(&["synced", "syncing"], "the status to leave paused")
+        .await;
+}
+
+/// Pauses for an hour and resumes, in the browser as in the app: the time it ends is said.
+pub async fn pause_for_an_hour_and_resume(s: &impl Screens) {
+    s.wait_state(&["synced"], "the start-up sync").await;
+    s.click("[data-testid=nav-status]").await;
+    s.click("[data-testid=pause-hour]").await;
+    s.wait_state(&["paused"], "the status to turn paused").await;
+    let card = s
+        .wait_text(
+            "[data-testid=pause]",
+            "Nothing syncs by itself",
+            "the pause card",
+        )
+        .await;
+    assert!(card.contains(" until "), "says until when: {card}");
+    assert!(
+        !card.contains("until you resume"),
+        "a time, not 'until you resume': {card}"
+    );
+    resume(s).await;
+}

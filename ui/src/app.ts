@@ -107,13 +107,14 @@ export function asAppError(e: unknown): AppError {
 
 // ---- Navigation: #status, #history, #conflicts, #conflicts/<id>, #settings ----
 
-export type Route = { screen: "status" | "history" | "conflicts" | "settings"; id?: string };
+export type Route = { screen: "status" | "history" | "conflicts" | "settings" | "about"; id?: string };
 
 export function route(): Route {
   const [screen, id] = location.hash.replace(/^#/, "").split("/");
   switch (screen) {
     case "history":
     case "settings":
+    case "about":
       return { screen };
     case "conflicts":
       return { screen, id: id ? decodeURIComponent(id) : undefined };

@@ -12,6 +12,13 @@ export const commands = {
 	overview: () => typedError<Overview, ErrorBody>(__TAURI_INVOKE("overview")),
 	/**  Syncs now and waits for the run; progress arrives as `SyncActivity` events. */
 	syncNow: () => typedError<SyncRun, ErrorBody>(__TAURI_INVOKE("sync_now")),
+	/**
+	 *  Pauses syncing on this computer for `minutes` (none: until resumed); the other computers
+	 *  go on.
+	 */
+	pauseHere: (minutes: number | null) => typedError<Pause, ErrorBody>(__TAURI_INVOKE("pause_here", { minutes })),
+	/**  Ends this computer's pause: a run starts at once. */
+	resumeHere: () => typedError<null, ErrorBody>(__TAURI_INVOKE("resume_here")),
 	/**  The runs, newest first. */
 	syncHistory: (limit: number) => typedError<SyncRun[], ErrorBody>(__TAURI_INVOKE("sync_history", { limit })),
 	/**  The unresolved conflicts, or all of them; newest first. */
@@ -40,6 +47,18 @@ export const commands = {
 	saveConnection: (input: ConnectionInput) => typedError<ConnectionView, ErrorBody>(__TAURI_INVOKE("save_connection", { input })),
 	preferences: () => typedError<Preferences, ErrorBody>(__TAURI_INVOKE("preferences")),
 	savePreferences: (preferences: Preferences) => typedError<Preferences, ErrorBody>(__TAURI_INVOKE("save_preferences", { preferences })),
+	/**  Versions, and where the data, settings and logs are. */
+	about: () => typedError<About, ErrorBody>(__TAURI_INVOKE("about")),
+	/**  Opens the log folder in the system's file manager. */
+	openLogFolder: () => typedError<string, ErrorBody>(__TAURI_INVOKE("open_log_folder")),
+	/**  Writes the support file into the Downloads folder (else the home folder) and answers where. */
+	saveSupportFile: () => typedError<SupportFile, ErrorBody>(__TAURI_INVOKE("save_support_file")),
+	/**  Shows a file in its folder (the support file, after saving it). */
+	showInFolder: (path: string) => typedError<null, ErrorBody>(__TAURI_INVOKE("show_in_folder", { path })),
+	/**  Whether TempleSync starts with the computer. */
+	startWithComputer: () => typedError<boolean, ErrorBody>(__TAURI_INVOKE("start_with_computer")),
+	/**  Turns starting with the computer on or off, and remembers that a person chose. */
+	setStartWithComputer: (on: boolean) => typedError<boolean, ErrorBody>(__TAURI_INVOKE("set_start_with_computer", { on })),
 };
 
 /** Events */
@@ -52,6 +71,25 @@ export const events = {
 export const AUTO_RESOLVE_MAX = 1000 as const;
 
 /* Types */
+export type About = {
+	/**  The program asking (the desktop app, the `templesync` command). */
+	program: string,
+	version: string,
+	engineVersion: string,
+	/**  The system, e.g. "linux x86_64". */
+	system: string,
+	/**  Where settings, data and logs are; none (null) when this computer does not say. */
+	places: Places | null,
+	/**  This computer's own settings file (its pause). */
+	thisPcFile: string | null,
+	/**  The databases, passwords hidden. */
+	localDatabase: string,
+	cloudDatabase: string | null,
+	databaseName: string,
+	/**  The front end's own settings file, when it has one (the desktop app's). */
+	appSettingsFile: string | null,
+};
+
 /**  One line of an auto-resolve report. */
 export type AutoResolveItem = {
 	conflictId: string,
@@ -189,6 +227,10 @@ export type ConnectionView = {
 	source: Source,
 	/**  A cloud database is set: syncing is possible. */
 	configured: boolean,
+	/**  Where the cloud password is kept. */
+	passwordIn: PasswordStore,
+	/**  Why the saved cloud password could not be read (then it must be typed again). */
+	passwordProblem: string | null,
 };
 
 /**  A document that could not be synced; the rest of the run went on. */
@@ -272,6 +314,11 @@ export type NetworkStatus = {
 	isSyncing: boolean,
 	/**  A follow-up run is waiting for the current one. */
 	followUpPending: boolean,
+	/**
+	 *  Syncing is paused on this computer (not on the others): nothing runs by itself until
+	 *  it ends or someone resumes; "Sync now" still works.
+	 */
+	pausedHere: Pause | null,
 };
 
 /**
@@ -300,6 +347,8 @@ export type Overview = {
 	network: NetworkStatus | null,
 	/**  Why the status could not be read, or why the databases could not be opened. */
 	problem: ErrorBody | null,
+	/**  Syncing is paused on this computer (the Resume button's cue). */
+	pausedHere: Pause | null,
 };
 
 /**
@@ -308,12 +357,45 @@ export type Overview = {
  */
 export type OverviewChanged = Overview;
 
+/**  Where the cloud connection string's password is kept on this computer. */
+export type PasswordStore = 
+/**  The system's keychain (Secret Service, Credential Manager, Keychain). */
+"keychain" | 
+/**  The app's settings file, readable by this user only: no keychain answered. */
+"file" | 
+/**  From the environment or `.env`, not saved by the app. */
+"environment" | 
+/**  No cloud password. */
+"none";
+
+/**  A pause of syncing on this computer. */
+export type Pause = {
+	since: string,
+	/**  When it ends by itself; none: when a person resumes. */
+	until: string | null,
+};
+
+/**  TempleSync's folders on this computer. */
+export type Places = {
+	/**  This computer's own settings (its pause, the API token). */
+	config: string,
+	data: string,
+	logs: string,
+};
+
 /**  The app's own preferences (kept in its settings file, not in the database). */
 export type Preferences = {
 	/**  Recorded as who settled a conflict; the computer's account name when empty. */
 	yourName?: string,
 	/**  Sync at once after a conflict is resolved, instead of offering to. */
 	syncAfterResolve?: boolean,
+	/**
+	 *  A person's choice about starting with the computer; none: not chosen (on after the
+	 *  first setup).
+	 */
+	startWithComputer?: boolean | null,
+	/**  Say so in a system notification when a decision waits or syncing keeps failing. */
+	notifications?: boolean,
 };
 
 /**  A live progress report, sent after each batch. */
@@ -366,6 +448,16 @@ export type Source =
 
 /**  How a person settles a conflict. */
 export type Strategy = "keep_local" | "keep_remote" | "merge" | "rename_local";
+
+/**  What was written. */
+export type SupportFile = {
+	path: string,
+	/**  The entries in the zip. */
+	entries: string[],
+	bytes: number,
+	/**  The parts that could not be read (said inside the file too). */
+	missing: string[],
+};
 
 /**
  *  What the monitor reports as it happens: runs starting and ending, live progress per
@@ -441,7 +533,10 @@ export type SyncState =
 "offline" | 
 /**  Conflicts need a person's decision. */
 "conflicts" | 
-/**  Nothing syncs by itself (automatic sync off, no schedule): only "Sync now" does. */
+/**
+ *  Nothing syncs by itself (paused on this computer, or automatic sync off and no
+ *  schedule): only "Sync now" does.
+ */
 "paused" | 
 /**  The last run failed, the local database cannot be read, or a setting must be fixed. */
 "failed";

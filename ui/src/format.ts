@@ -138,3 +138,12 @@ export function runSummary(r: SyncRun): string {
   if (c) parts.push(plural(c, "conflict"));
   return parts.join(" · ");
 }
+
+/** A time of day ("15:30"), with the day when it is not today. */
+export function clockTime(iso: string): string {
+  const d = new Date(iso);
+  const today = d.toDateString() === new Date().toDateString();
+  return d.toLocaleString(undefined, today
+    ? { hour: "2-digit", minute: "2-digit" }
+    : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+}

@@ -13,6 +13,7 @@ import { go, live, onActivity, refreshOverview, route, setOverview, subscribe, s
 import { fill, h } from "./dom";
 import { advice, plural } from "./format";
 import { apiToken, backend, checkApiToken, setApiToken } from "./transport";
+import { mountAbout } from "./screens/about";
 import { mountConflicts } from "./screens/conflicts";
 import { mountHistory } from "./screens/history";
 import { mountSettings } from "./screens/settings";
@@ -92,6 +93,7 @@ const navItems = [
   { screen: "history", label: "History" },
   { screen: "conflicts", label: "Conflicts" },
   { screen: "settings", label: "Settings" },
+  { screen: "about", label: "About" },
 ] as const;
 
 const badge = h("span", { class: "badge", "data-testid": "conflict-count" });
@@ -140,6 +142,9 @@ function showScreen(): void {
       break;
     case "settings":
       unmount = mountSettings(main);
+      break;
+    case "about":
+      unmount = mountAbout(main);
       break;
   }
   renderNav();

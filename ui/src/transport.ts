@@ -8,6 +8,7 @@ import {
   AUTO_RESOLVE_MAX,
   commands,
   events,
+  type About,
   type AutoResolveReport,
   type Choice,
   type CloudChoice,
@@ -19,6 +20,7 @@ import {
   type Overview,
   type Preferences,
   type ResolveOutcome,
+  type SupportFile,
   type SyncConfig,
   type SyncRun,
   type Value,
@@ -45,6 +47,10 @@ export interface Backend {
   readonly canEditConnection: boolean;
   overview(): Promise<Overview>;
   syncNow(): Promise<SyncRun>;
+  /** Pauses syncing on this computer for `minutes` (null: until resumed). */
+  pause(minutes: number | null): Promise<void>;
+  /** Ends this computer's pause: a run starts at once. */
+  resume(): Promise<void>;
   syncHistory(limit: number): Promise<SyncRun[]>;
   conflicts(includeResolved: boolean): Promise<Conflict[]>;
   conflict(id: string): Promise<Conflict>;
@@ -61,6 +67,14 @@ export interface Backend {
   saveConnection(input: ConnectionInput): Promise<ConnectionView>;
   preferences(): Promise<Preferences>;
   savePreferences(p: Preferences): Promise<Preferences>;
+  /** Versions, and where TempleSync keeps its files (on the PC that runs it). */
+  about(): Promise<About>;
+  /** This computer's own: only in the app on the PC that runs TempleSync. */
+  openLogFolder(): Promise<string>;
+  saveSupportFile(): Promise<SupportFile>;
+  showInFolder(path: string): Promise<void>;
+  startWithComputer(): Promise<boolean>;
+  setStartWithComputer(on: boolean): Promise<boolean>;
   /** Called with every new overview (pushed by the app, polled in a browser). */
   onOverview(cb: (o: Overview) => void): void;
   /** Live run events (runs starting and ending, progress per collection). */
@@ -81,6 +95,8 @@ function desktop(): Backend {
     canEditConnection: true,
     overview: () => unwrap(commands.overview()),
     syncNow: () => unwrap(commands.syncNow()),
+    pause: async (minutes) => void (await unwrap(commands.pauseHere(minutes))),
+    resume: async () => void (await unwrap(commands.resumeHere())),
     syncHistory: (limit) => unwrap(commands.syncHistory(limit)),
     conflicts: (all) => unwrap(commands.conflicts(all)),
     conflict: (id) => unwrap(commands.conflict(id)),
@@ -95,6 +111,12 @@ function desktop(): Backend {
     saveConnection: (i) => unwrap(commands.saveConnection(i)),
     preferences: () => unwrap(commands.preferences()),
     savePreferences: (p) => unwrap(commands.savePreferences(p)),
+    about: () => unwrap(commands.about()),
+    openLogFolder: () => unwrap(commands.openLogFolder()),
+    saveSupportFile: () => unwrap(commands.saveSupportFile()),
+    showInFolder: async (path) => void (await unwrap(commands.showInFolder(path))),
+    startWithComputer: () => unwrap(commands.startWithComputer()),
+    setStartWithComputer: (on) => unwrap(commands.setStartWithComputer(on)),
     onOverview: (cb) => void events.overviewChanged.listen((e) => cb(e.payload)),
     onActivity: (cb) => void events.syncActivity.listen((e) => cb(e.payload)),
   };
@@ -201,6 +223,7 @@ function browser(): Backend {
         unresolvedConflicts: 0,
         status: null,
         network: null,
+        pausedHere: null,
         problem: { code: err.code, message: err.message, kind: "unavailable", field: null },
       };
     }
@@ -225,7 +248,7 @@ function browser(): Backend {
     } catch {
       // A damaged entry: the defaults.
     }
-    return { yourName: "", syncAfterResolve: false, ...saved };
+    return { yourName: "", syncAfterResolve: false, startWithComputer: null, notifications: true, ...saved };
   };
   const conflict = (id: string): Promise<Conflict> => api("GET", `/api/sync/conflicts/${encodeURIComponent(id)}`);
   const notHere = () =>
@@ -235,6 +258,10 @@ function browser(): Backend {
         "The database connection can only be changed on the office PC that runs TempleSync",
       ),
     );
+  const notOnThePc = () =>
+    Promise.reject(
+      new AppError("not_available", "This can only be done in the TempleSync app on the office PC"),
+    );
   return {
     kind: "browser",
     canEditConnection: false,
@@ -243,6 +270,14 @@ function browser(): Backend {
       const run = await api<SyncRun>("POST", "/api/sync/sync", {});
       void publish();
       return run;
+    },
+    pause: async (minutes) => {
+      await api("POST", "/api/sync/pause", { minutes });
+      void publish();
+    },
+    resume: async () => {
+      await api("POST", "/api/sync/resume");
+      void publish();
     },
     syncHistory: (limit) => api("GET", `/api/sync/logs?limit=${limit}`),
     conflicts: (all) => api("GET", all ? "/api/sync/conflicts" : "/api/sync/conflicts?resolved=false"),
@@ -286,6 +321,12 @@ function browser(): Backend {
       localStorage.setItem(PREFS_KEY, JSON.stringify(p));
       return p;
     },
+    about: () => api("GET", "/api/sync/about"),
+    openLogFolder: notOnThePc,
+    saveSupportFile: notOnThePc,
+    showInFolder: notOnThePc,
+    startWithComputer: notOnThePc,
+    setStartWithComputer: notOnThePc,
     onOverview: (cb) => void overviewListeners.push(cb),
     onActivity: () => {},
   };

@@ -144,11 +144,31 @@ pub enum Command {
         choice: CloudAction,
     },
 
-    /// Stop syncing by itself (automatic runs and the schedule); `templesync sync` still works
-    Pause,
+    /// Pause syncing on this computer (the others go on): nothing syncs by itself here until
+    /// it ends or `templesync resume`; `templesync sync` still works
+    #[command(
+        after_help = "Examples:\n  templesync pause --for 1h     for an hour\n  templesync pause              until `templesync resume`"
+    )]
+    Pause {
+        /// How long, e.g. 30m, 1h, 2h30m, 1d (at most 7d); without it, until you resume
+        #[arg(long = "for", value_name = "HOW_LONG", value_parser = parse_minutes)]
+        minutes: Option<u32>,
+    },
 
-    /// Sync by itself again after `templesync pause`
+    /// Sync by itself again on this computer after `templesync pause`
     Resume,
+
+    /// Which TempleSync this is, and where it keeps its settings, data and logs
+    About,
+
+    /// Write a support file (a zip with the logs, the last 50 syncs, the open conflicts
+    /// without their contents, the versions and the settings, every password removed) to send
+    /// to whoever helps you
+    SupportBundle {
+        /// Where to write it [default: templesync-support-<date>-<time>.zip in the current folder]
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 
     /// Print a shell completion script, e.g. `templesync completions bash > /etc/bash_completion.d/templesync`
     Completions {
@@ -164,8 +184,8 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8000", value_name = "ADDRESS:PORT")]
         bind: SocketAddr,
 
-        /// The file holding the API token, made on the first start [default:
-        /// $XDG_CONFIG_HOME/templesync/api-token, else ~/.config/templesync/api-token].
+        /// The file holding the API token, made on the first start [default: api-token in
+        /// TempleSync's settings folder, shown by `templesync about`].
         /// TEMPLESYNC_API_TOKEN, when set, is used instead
         #[arg(long, value_name = "PATH")]
         token_file: Option<PathBuf>,
@@ -295,5 +315,51 @@ mod tests {
                 action: Some(ConfigAction::Set { .. })
             }
         ));
+    }
+}
+
+/// "30m", "1h", "2h30m", "1d" as minutes.
+fn parse_minutes(text: &str) -> Result<u32, String> {
+    let bad = || format!("'{text}' is not a length of time: write it like 30m, 1h, 2h30m or 1d");
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    let mut any = false;
+    for c in text.trim().to_ascii_lowercase().chars() {
+        match c {
+            '0'..='9' => number.push(c),
+            'd' | 'h' | 'm' => {
+                let n: u64 = number.parse().map_err(|_| bad())?;
+                number.clear();
+                let per = match c {
+                    'd' => 24 * 60,
+                    'h' => 60,
+                    _ => 1,
+                };
+                total = total.saturating_add(n.saturating_mul(per));
+                any = true;
+            }
+            _ => return Err(bad()),
+        }
+    }
+    if !number.is_empty() || !any {
+        return Err(bad());
+    }
+    u32::try_from(total).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod pause_tests {
+    use super::parse_minutes;
+
+    #[test]
+    fn lengths_of_time_are_read_as_people_write_them() {
+        assert_eq!(parse_minutes("30m"), Ok(30));
+        assert_eq!(parse_minutes("1h"), Ok(60));
+        assert_eq!(parse_minutes("2H30m"), Ok(150));
+        assert_eq!(parse_minutes(" 1d "), Ok(1440));
+        for bad in ["", "30", "h", "1x", "1.5h", "-1h", "99999999999999d"] {
+            let e = parse_minutes(bad).unwrap_err();
+            assert!(e.contains("30m, 1h"), "{bad}: {e}");
+        }
     }
 }

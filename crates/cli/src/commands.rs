@@ -1,6 +1,8 @@
 //! One handler per subcommand: parse the input, call the engine, hand the answer to
 //! [`Out`]. No formatting here; that is `output`'s job.
 
+use templesync_engine::app::about::About;
+use templesync_engine::app::support;
 use templesync_engine::{
     App, CloudChoice, Decision, ResolveValue, RunStatus, Settings, SettingsChange, Via,
 };
@@ -17,6 +19,11 @@ impl std::fmt::Display for RunFailed {
 }
 
 impl std::error::Error for RunFailed {}
+
+/// This program's "About".
+pub fn about(settings: &Settings) -> About {
+    About::new("templesync", env!("CARGO_PKG_VERSION"), settings)
+}
 
 use crate::args::{CloudAction, Command, ConfigAction, GlobalArgs, StrategyArg};
 use crate::output::{self, Clock, Out};
@@ -93,9 +100,13 @@ pub async fn run(command: Command, app: &App, out: &Out) -> anyhow::Result<()> {
             let saved = app.change_settings(change).await?;
             out.show(&saved, |c| output::config_saved_text(c, engine.settings()))
         }
-        Command::Pause | Command::Resume => {
-            let saved = app.pause(matches!(command, Command::Pause)).await?;
-            out.show(&saved, |c| output::paused_text(c.auto_sync_enabled))
+        Command::Pause { minutes } => {
+            let pause = Some(app.pause_here(minutes)?);
+            out.show(&output::PausedHere { pause }, output::paused_text)
+        }
+        Command::Resume => {
+            app.resume_here()?;
+            out.show(&output::PausedHere { pause: None }, output::paused_text)
         }
         Command::Logs { limit } => {
             let runs = app.history(limit).await?;
@@ -106,6 +117,19 @@ pub async fn run(command: Command, app: &App, out: &Out) -> anyhow::Result<()> {
             repair,
         } => verify(app, out, collections, repair).await,
         Command::Cloud { choice } => cloud(app, out, choice).await,
+        Command::About => {
+            let about = about(engine.settings());
+            out.show(&about, output::about_text)
+        }
+        Command::SupportBundle { out: path } => {
+            let path = path.unwrap_or_else(|| {
+                std::path::PathBuf::from(support::file_name(chrono::Utc::now()))
+            });
+            let written = app
+                .support_file(&path, &about(engine.settings()), &[])
+                .await?;
+            out.show(&written, output::support_file_text)
+        }
         Command::Completions { shell } => {
             completions(shell);
             Ok(())

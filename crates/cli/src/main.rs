@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use templesync_engine::{Engine, EngineOptions, Error};
+use templesync_engine::{Engine, EngineOptions, Error, log_files};
 use tracing_subscriber::EnvFilter;
 
 use crate::args::{Cli, Command};
@@ -38,7 +38,13 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
-    init_tracing(cli.global.verbose, quiet);
+    let program = if matches!(cli.command, Command::Serve { .. }) {
+        log_files::Program::Serve
+    } else {
+        log_files::Program::Cli
+    };
+    // Kept to the end: what is buffered for the log file is written when it drops.
+    let _log_file = init_tracing(cli.global.verbose, quiet, program);
     if let Some(p) = dotenv_problem {
         tracing::warn!("could not read the .env file: {p}");
     }
@@ -104,20 +110,46 @@ fn load_dotenv() -> Option<String> {
     }
 }
 
-/// `default` (warnings for commands) unless `TEMPLESYNC_LOG` chooses, everything with `-v`;
-/// always on stderr so stdout stays the answer.
-fn init_tracing(verbose: bool, default: &str) {
+/// On stderr: `default` (warnings for commands) unless `TEMPLESYNC_LOG` chooses, everything
+/// with `-v`, so stdout stays the answer. In the program's log file (see
+/// [`log_files`]): what happened at info level, for the support file. A log file that cannot
+/// be opened is said once on stderr; the command runs on.
+fn init_tracing(
+    verbose: bool,
+    default: &str,
+    program: log_files::Program,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = if verbose {
         EnvFilter::new("debug")
     } else {
         EnvFilter::try_from_env("TEMPLESYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default))
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(verbose)
         .with_ansi(std::io::stderr().is_terminal() && output::color_allowed())
+        .with_filter(filter);
+    let (file, guard, problem) = match log_files::open(program) {
+        Ok(f) => {
+            let layer = tracing_subscriber::fmt::layer()
+                .with_writer(f.writer)
+                .with_ansi(false)
+                .with_filter(EnvFilter::new(log_files::FILE_FILTER));
+            (Some(layer), Some(f.guard), None)
+        }
+        Err(e) => (None, None, Some(e)),
+    };
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
         .init();
+    if let Some(e) = problem {
+        tracing::warn!("no log file: {e}");
+    }
+    guard
 }
 
 fn bad_arguments(e: clap::Error, json: bool) -> ExitCode {

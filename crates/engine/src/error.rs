@@ -90,6 +90,16 @@ pub enum Error {
     )]
     CloudChanged { what: String },
 
+    /// A file of this computer's own (its pause, its logs, a support file) could not be read
+    /// or written.
+    #[error("Could not {action} {path}: {reason}. {advice}")]
+    LocalFile {
+        action: &'static str,
+        path: String,
+        reason: String,
+        advice: &'static str,
+    },
+
     #[error("{context}: {message}")]
     Database {
         context: String,
@@ -218,6 +228,7 @@ impl Error {
             Error::UnknownCollection { .. } => "unknown_collection",
             Error::Interrupted(_) => "interrupted",
             Error::CloudChanged { .. } => "cloud_changed",
+            Error::LocalFile { .. } => "local_file",
             Error::Database { .. } => "database_error",
         }
     }
@@ -241,6 +252,7 @@ impl Error {
             | Error::InvalidConnectionString { .. }
             | Error::CertificateRejected { .. } => ErrorKind::Config,
             Error::AuthenticationFailed { .. } => ErrorKind::Credentials,
+            Error::LocalFile { .. } => ErrorKind::Internal,
             Error::RemoteUnreachable { .. }
             | Error::LocalUnreachable { .. }
             | Error::Interrupted(_) => ErrorKind::Unavailable,

@@ -17,6 +17,7 @@ use crate::engine::{Engine, SyncRequest};
 use crate::error::{Error, Result};
 use crate::logs::{SyncRun, Trigger};
 use crate::run::Progress;
+use crate::this_pc::{Pause, ThisPc};
 
 /// What the monitor knows about the cloud, for `GET /api/sync/network-status` and the app.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -48,6 +49,9 @@ pub struct NetworkStatus {
     pub is_syncing: bool,
     /// A follow-up run is waiting for the current one.
     pub follow_up_pending: bool,
+    /// Syncing is paused on this computer (not on the others): nothing runs by itself until
+    /// it ends or someone resumes; "Sync now" still works.
+    pub paused_here: Option<Pause>,
 }
 
 /// What happens, as it happens.
@@ -85,6 +89,9 @@ pub struct MonitorOptions {
     pub periodic_interval: Option<Duration>,
     /// How long one check may take (default: the smaller of 5 s and the check interval).
     pub check_timeout: Option<Duration>,
+    /// This computer's settings file, with its pause (default: this user's,
+    /// [`ThisPc::of_this_user`]).
+    pub this_pc: Option<ThisPc>,
 }
 
 struct State {
@@ -102,6 +109,9 @@ struct State {
 struct Inner {
     engine: Engine,
     opts: MonitorOptions,
+    /// Where the pause is kept; none when this computer has no settings folder (then it
+    /// cannot be paused, and says so when asked).
+    this_pc: Option<ThisPc>,
     state: Mutex<State>,
     events: broadcast::Sender<MonitorEvent>,
     wake_checker: Notify,
@@ -135,9 +145,20 @@ impl Monitor {
     /// Starts checking and syncing in the background.
     pub fn start(engine: Engine, opts: MonitorOptions) -> Monitor {
         let (events, _) = broadcast::channel(256);
+        let this_pc = opts
+            .this_pc
+            .clone()
+            .or_else(|| match ThisPc::of_this_user() {
+                Ok(pc) => Some(pc),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no settings folder: syncing cannot be paused here");
+                    None
+                }
+            });
         let inner = Arc::new(Inner {
             engine,
             opts,
+            this_pc,
             state: Mutex::new(State::new()),
             events,
             wake_checker: Notify::new(),
@@ -183,6 +204,51 @@ impl Monitor {
     /// Settings changed: re-read them now rather than at the next check.
     pub fn config_changed(&self) {
         self.inner.wake_checker.notify_one();
+    }
+
+    /// This computer's settings file.
+    fn this_pc(&self) -> Result<&ThisPc> {
+        self.inner.this_pc.as_ref().ok_or_else(|| Error::InvalidConfig {
+            field: crate::places::HOME_VAR.to_string(),
+            reason: "this computer does not say where its settings folder is, so a pause could not be kept: set TEMPLESYNC_HOME".to_string(),
+        })
+    }
+
+    /// The pause in force here, as the file says now (another program may have set it).
+    fn pause_now(&self) -> Option<Pause> {
+        let pc = self.inner.this_pc.as_ref()?;
+        match pc.pause_at(Utc::now()) {
+            Ok(p) => p,
+            Err(e) => {
+                // A damaged file pauses nothing; the person sees why when pausing again.
+                tracing::warn!(error = %e, "the pause of this computer could not be read");
+                None
+            }
+        }
+    }
+
+    /// Pauses syncing on this computer for `minutes` (none: until someone resumes). Nothing
+    /// runs by itself meanwhile; a run in progress finishes.
+    pub fn pause_here(&self, minutes: Option<u32>) -> Result<Pause> {
+        let pause = self.this_pc()?.pause(minutes, Utc::now())?;
+        tracing::info!(until = ?pause.until, "syncing paused on this computer");
+        {
+            let mut st = self.inner.state.lock().expect("monitor state");
+            st.status.paused_here = Some(pause);
+            st.pending = st.pending.filter(|t| *t == Trigger::Manual);
+        }
+        self.emit_status();
+        self.inner.wake_checker.notify_one();
+        Ok(pause)
+    }
+
+    /// Ends this computer's pause: a run starts at once (when the cloud answers), and the
+    /// schedule and reconnect runs go on.
+    pub fn resume_here(&self) -> Result<()> {
+        self.this_pc()?.resume()?;
+        tracing::info!("syncing resumed on this computer");
+        self.inner.wake_checker.notify_one();
+        Ok(())
     }
 
     /// Asks for a run; coalesced with any run in progress into at most one follow-up.
@@ -295,6 +361,14 @@ impl Monitor {
                     t
                 }
             };
+            let next = match next {
+                // Paused by another program since the last look: nothing by itself.
+                Some(t) if t != Trigger::Manual && self.pause_now().is_some() => {
+                    tracing::info!(trigger = t.as_str(), "paused on this computer: no run");
+                    None
+                }
+                other => other,
+            };
             match next {
                 Some(trigger) => {
                     let r = self
@@ -353,6 +427,7 @@ impl Monitor {
                         .periodic_interval
                         .unwrap_or(Duration::from_secs(minutes as u64 * 60))
                 });
+            let paused = self.pause_now();
             let check = Check {
                 online: result.is_ok(),
                 error: result.as_ref().err().map(|e| e.to_string()),
@@ -362,15 +437,18 @@ impl Monitor {
                 auto: cfg.as_ref().is_some_and(|c| c.auto_sync_enabled),
                 interval,
                 periodic,
+                paused,
             };
-            let (changed, wake_runner) = {
+            let (changed, wake_runner, pause_changed) = {
                 let mut st = self.inner.state.lock().expect("monitor state");
-                st.observe(check)
+                let before = st.status.paused_here;
+                let (changed, wake) = st.observe(check);
+                (changed, wake, st.status.paused_here != before)
             };
             if changed {
                 tracing::info!(online = result.is_ok(), "cloud connection changed");
             }
-            if first || changed {
+            if first || changed || pause_changed {
                 self.emit_status();
             }
             if wake_runner {
@@ -388,6 +466,11 @@ impl Monitor {
                         .is_some_and(|c| c.sync_interval_minutes.is_some())
                 })
                 .map_or(interval, |p| p.min(interval));
+            // A timed pause ends on time, not at the next check.
+            let wait = paused
+                .and_then(|p| p.until)
+                .and_then(|until| (until - Utc::now()).to_std().ok())
+                .map_or(wait, |left| left.min(wait) + Duration::from_millis(20));
             let _ = tokio::time::timeout(wait, self.inner.wake_checker.notified()).await;
         }
     }
@@ -409,6 +492,7 @@ impl State {
                 reconnect_settle_seconds: 0.0,
                 is_syncing: false,
                 follow_up_pending: false,
+                paused_here: None,
             },
             changes: Vec::new(),
             online_since: None,
@@ -430,6 +514,8 @@ struct Check {
     interval: Duration,
     /// How often a periodic run is due, when periodic runs are on.
     periodic: Option<Duration>,
+    /// This computer's pause, when one holds.
+    paused: Option<Pause>,
 }
 
 impl State {
@@ -463,14 +549,25 @@ impl State {
             true => {}
             false => self.online_since = None,
         }
-        let wake = self.owed_run(&c, changed, settle);
+        let resumed = self.status.paused_here.is_some() && c.paused.is_none();
+        self.status.paused_here = c.paused;
+        let wake = self.owed_run(&c, changed, settle, resumed);
         self.status.follow_up_pending = self.status.is_syncing && self.pending.is_some();
         (changed, wake)
     }
 
     /// Which run the look makes due, if any; whether the runner must wake.
-    fn owed_run(&mut self, c: &Check, changed: bool, settle: Duration) -> bool {
+    fn owed_run(&mut self, c: &Check, changed: bool, settle: Duration, resumed: bool) -> bool {
+        if c.paused.is_some() {
+            // Nothing by itself while paused here; what was owed is caught up on resuming.
+            self.reconnect_owed = false;
+            return false;
+        }
         let mut wake = false;
+        if resumed && c.online && c.auto {
+            self.pending.get_or_insert(Trigger::Automatic);
+            wake = true;
+        }
         if c.first && c.auto {
             self.pending.get_or_insert(Trigger::Startup);
             wake = true;
@@ -545,6 +642,7 @@ mod tests {
             auto: true,
             interval: Duration::from_secs(30),
             periodic: None,
+            paused: None,
         })
     }
 
@@ -599,6 +697,48 @@ mod tests {
         assert!(settle > 0);
         assert!(look(&mut st, true, t + settle).1, "settled: the owed run");
         assert_eq!(st.pending, Some(Trigger::Reconnect));
+    }
+
+    #[test]
+    fn paused_here_nothing_runs_by_itself_and_resuming_runs_once() {
+        let t0 = DateTime::<Utc>::from_timestamp(1_000_000, 0).unwrap();
+        let pause = Pause {
+            since: t0,
+            until: None,
+        };
+        let check = |secs: i64, online: bool, paused: Option<Pause>| Check {
+            online,
+            error: None,
+            error_kind: None,
+            now: t0 + chrono::Duration::seconds(secs),
+            first: secs == 0,
+            auto: true,
+            interval: Duration::from_secs(30),
+            periodic: Some(Duration::from_secs(60)),
+            paused,
+        };
+        let mut st = State::new();
+        assert_eq!(st.observe(check(0, true, Some(pause))), (false, false));
+        assert_eq!(st.pending, None, "no start-up run while paused");
+        st.observe(check(30, false, Some(pause)));
+        assert_eq!(st.observe(check(60, true, Some(pause))), (true, false));
+        assert!(!st.observe(check(600, true, Some(pause))).1);
+        assert_eq!(
+            st.pending, None,
+            "no reconnect or periodic run while paused"
+        );
+        assert_eq!(st.status.paused_here, Some(pause));
+        assert_eq!(st.observe(check(630, true, None)), (false, true));
+        assert_eq!(
+            st.pending.take(),
+            Some(Trigger::Automatic),
+            "one run on resuming"
+        );
+        assert_eq!(st.status.paused_here, None);
+        st.last_run_end = Some(t0 + chrono::Duration::seconds(631));
+        assert!(!st.observe(check(640, true, None)).1);
+        assert!(st.observe(check(700, true, None)).1, "the schedule goes on");
+        assert_eq!(st.pending, Some(Trigger::Periodic));
     }
 
     #[test]

@@ -49,6 +49,12 @@ impl Settings {
         validate_database_name(&self.database)
     }
 
+    /// Every form of the connection strings' passwords, for a front end to remove from what
+    /// it writes.
+    pub fn passwords(&self) -> Vec<String> {
+        self.secrets()
+    }
+
     /// The passwords in the connection strings: scrubbed from every message the engine emits.
     pub(crate) fn secrets(&self) -> Vec<String> {
         [Some(&self.local_url), self.remote_url.as_ref()]
@@ -211,6 +217,35 @@ fn password_of(url: &str) -> Option<String> {
     Some(password.to_string())
 }
 
+/// The connection string's password taken out: the string with `****` in its place (all
+/// else as it was), and the password as written in it. None when it holds no password.
+pub fn take_password(url: &str) -> Option<(String, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let p = parts(rest);
+    let (user, password) = p.userinfo?.split_once(':')?;
+    if password.is_empty() {
+        return None;
+    }
+    Some((
+        format!("{scheme}://{user}:****@{}{}", p.hosts, p.tail),
+        password.to_string(),
+    ))
+}
+
+/// The reverse of [`take_password`]: `password` (as written in a connection string) put in
+/// place of the `****` of `url`'s user info.
+pub fn put_password(url: &str, password: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let p = parts(rest);
+    let (user, "****") = p.userinfo?.split_once(':')? else {
+        return None;
+    };
+    Some(format!(
+        "{scheme}://{user}:{password}@{}{}",
+        p.hosts, p.tail
+    ))
+}
+
 /// The connection string with its password replaced by `****`: safe to log or show.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -288,6 +323,30 @@ pub(crate) fn scrub(message: &str, secrets: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_taken_out_and_put_back_gives_the_same_string() {
+        for url in [
+            "mongodb+srv://temple:s3cr%2Ft%40pw@cluster0.example.net/?retryWrites=true&tlsCertificateKeyFilePassword=k",
+            "mongodb://u:p:w@h1:1,h2:2/db?authSource=admin",
+        ] {
+            let (masked, pw) = take_password(url).unwrap();
+            assert!(masked.contains(":****@"), "{masked}");
+            assert!(!masked.contains(&pw), "{masked}");
+            assert!(
+                masked.ends_with(url.rsplit_once('@').unwrap().1),
+                "{masked}"
+            );
+            assert_eq!(put_password(&masked, &pw).as_deref(), Some(url));
+        }
+        assert_eq!(take_password("mongodb://h:1/db"), None);
+        assert_eq!(take_password("mongodb://user@h:1/db"), None);
+        assert_eq!(
+            put_password("mongodb://u:pw@h/", "x"),
+            None,
+            "no mask to fill"
+        );
+    }
 
     #[test]
     fn redaction_hides_the_password_and_keeps_the_rest() {

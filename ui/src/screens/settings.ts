@@ -3,7 +3,7 @@
 
 import { asAppError, refreshOverview } from "../app";
 import { fill, h } from "../dom";
-import { backend, type Preferences, type SyncConfig } from "../transport";
+import { backend, type ConnectionView, type Preferences, type SyncConfig } from "../transport";
 import { connectionForm } from "./connection-form";
 
 export function mountSettings(el: HTMLElement): () => void {
@@ -12,7 +12,7 @@ export function mountSettings(el: HTMLElement): () => void {
     const [view, cfg, prefs] = await Promise.all([
       backend.canEditConnection ? backend.connection().catch(() => null) : Promise.resolve(null),
       backend.syncSettings().catch((e) => asAppError(e)),
-      backend.preferences().catch(() => ({ yourName: "", syncAfterResolve: false })),
+      backend.preferences().catch((): Preferences => ({ yourName: "", syncAfterResolve: false, startWithComputer: null, notifications: true })),
     ]);
     fill(
       el,
@@ -24,6 +24,7 @@ export function mountSettings(el: HTMLElement): () => void {
               view?.source === "environment" &&
                 h("p", { class: "note" }, "These come from this computer's environment (or the .env file). Saving here makes the app use what you save instead."),
               connectionForm(view, { saveLabel: "Save and reconnect" }),
+              view && passwordNote(view),
             ]
           : h("p", { class: "note", "data-testid": "connection-not-here" },
               "The database connection cannot be seen or changed from a browser: it holds the cloud database's password. Change it on the office PC where TempleSync runs."),
@@ -32,6 +33,7 @@ export function mountSettings(el: HTMLElement): () => void {
         ? h("section", { class: "card" }, h("h2", null, "Sync settings"), h("p", { class: "error-text" }, cfg.message))
         : syncSettings(cfg),
       preferences(prefs),
+      backend.kind === "desktop" && thisComputer(),
     );
   })();
   return () => {};
@@ -164,10 +166,11 @@ function syncSettings(cfg: SyncConfig): HTMLElement {
 function preferences(p: Preferences): HTMLElement {
   const name = h("input", { type: "text", value: p.yourName, placeholder: "e.g. Priya (office)", "data-testid": "pref-name" });
   const after = h("input", { type: "checkbox", checked: p.syncAfterResolve, "data-testid": "pref-sync-after" });
+  const notify = h("input", { type: "checkbox", checked: p.notifications, "data-testid": "pref-notifications" });
   const out = h("span", { class: "muted" });
   const save = async () => {
     try {
-      await backend.savePreferences({ yourName: name.value.trim(), syncAfterResolve: after.checked });
+      await backend.savePreferences({ ...p, yourName: name.value.trim(), syncAfterResolve: after.checked, notifications: notify.checked });
       out.textContent = "Saved.";
     } catch (e) {
       out.textContent = asAppError(e).message;
@@ -181,6 +184,78 @@ function preferences(p: Preferences): HTMLElement {
     h("div", { class: "setting" },
       h("div", { class: "setting-label" }, h("div", null, "After settling a conflict"), h("small", null, "Otherwise TempleSync offers to sync.")),
       h("div", { class: "setting-control" }, h("label", { class: "inline" }, after, " sync at once"))),
+    backend.kind === "desktop" && h("div", { class: "setting" },
+      h("div", { class: "setting-label" }, h("div", null, "Notifications"),
+        h("small", null, "When a decision waits for you, when syncing keeps failing, or when a sync is held for you. Once for each.")),
+      h("div", { class: "setting-control" }, h("label", { class: "inline" }, notify, " tell me"))),
     h("div", { class: "row" }, h("button", { "data-testid": "save-preferences", onclick: () => void save() }, "Save"), out),
   );
+}
+
+/** This computer: starting with it, the log folder, the support file. */
+function thisComputer(): HTMLElement {
+  const start = h("input", { type: "checkbox", disabled: true, "data-testid": "pref-autostart" });
+  const startOut = h("span", { class: "muted", role: "status" });
+  void backend.startWithComputer().then((on) => {
+    start.checked = on;
+    start.disabled = false;
+  }, (e) => { startOut.textContent = asAppError(e).message; });
+  start.addEventListener("change", async () => {
+    start.disabled = true;
+    try {
+      start.checked = await backend.setStartWithComputer(start.checked);
+      startOut.textContent = start.checked ? "TempleSync will start with the computer, in the tray." : "TempleSync will not start with the computer.";
+    } catch (e) {
+      start.checked = !start.checked;
+      startOut.textContent = asAppError(e).message;
+    }
+    start.disabled = false;
+  });
+  const logsOut = h("span", { class: "muted", role: "status", "data-testid": "log-folder-result" });
+  const openLogs = async () => {
+    try {
+      logsOut.textContent = `Opened ${await backend.openLogFolder()}`;
+    } catch (e) {
+      logsOut.textContent = asAppError(e).message;
+    }
+  };
+  const supportOut = h("div", { role: "status", "data-testid": "support-result" });
+  const saveSupport = async () => {
+    fill(supportOut, h("p", { class: "muted" }, "Writing the support file…"));
+    try {
+      const f = await backend.saveSupportFile();
+      fill(supportOut,
+        h("p", { class: "ok-text" }, `Saved as ${f.path}. Every password was removed from it.`),
+        f.missing.length > 0 && h("p", { class: "muted" }, `Some parts could not be read (the file says so): ${f.missing.join("; ")}`),
+        h("button", { "data-testid": "support-show", onclick: () => void backend.showInFolder(f.path).catch((e) => fill(supportOut, h("p", { class: "error-text" }, asAppError(e).message))) }, "Show in folder"));
+    } catch (e) {
+      fill(supportOut, h("p", { class: "error-text" }, asAppError(e).message));
+    }
+  };
+  const row = (label: string, help: string, ...control: (HTMLElement | string | false)[]) =>
+    h("div", { class: "setting" },
+      h("div", { class: "setting-label" }, h("div", null, label), h("small", null, help)),
+      h("div", { class: "setting-control" }, ...control));
+  return h("section", { class: "card", "data-testid": "this-computer" },
+    h("h2", null, "This computer"),
+    row("Start with the computer", "TempleSync opens in the tray when the computer starts, so it syncs without anyone opening it.",
+      h("label", { class: "inline" }, start, " start TempleSync with the computer"), startOut),
+    row("Log files", "What TempleSync did, day by day. Kept for about a week.",
+      h("button", { "data-testid": "open-log-folder", onclick: () => void openLogs() }, "Open log folder"), logsOut),
+    row("Support file", "One file with the logs, the last 50 syncs and the settings, without any password, to send to whoever helps you.",
+      h("button", { "data-testid": "save-support-file", onclick: () => void saveSupport() }, "Save support file"), supportOut),
+  );
+}
+
+/** Where the cloud password is kept on this computer, and any trouble reading it back. */
+function passwordNote(v: ConnectionView): HTMLElement | null {
+  if (v.passwordProblem) return h("p", { class: "error-text", "data-testid": "password-store" }, v.passwordProblem);
+  const said: Record<ConnectionView["passwordIn"], string | null> = {
+    keychain: "The cloud password is kept in this computer's keychain, not in TempleSync's files.",
+    file: "No keychain answered on this computer, so the cloud password is kept in TempleSync's settings file, which only your account can read.",
+    environment: "The cloud password comes from this computer's environment (or the .env file). Saving here moves it to the keychain.",
+    none: null,
+  };
+  const text = said[v.passwordIn];
+  return text ? h("p", { class: "muted small", "data-testid": "password-store" }, text) : null;
 }

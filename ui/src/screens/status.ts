@@ -3,8 +3,8 @@
 
 import { asAppError, live, subscribe } from "../app";
 import { fill, h } from "../dom";
-import { ago, duration, plural, runStatusLabel, runSummary, total, triggerLabel, triggerReason, when } from "../format";
-import { backend, type CloudChoice, type SyncRun } from "../transport";
+import { ago, clockTime, duration, plural, runStatusLabel, runSummary, total, triggerLabel, triggerReason, when } from "../format";
+import { backend, type CloudChoice, type Pause, type SyncRun } from "../transport";
 
 export function mountStatus(el: HTMLElement): () => void {
   let last: SyncRun | null = null;
@@ -54,6 +54,7 @@ export function mountStatus(el: HTMLElement): () => void {
           open > 0 && h("a", { class: "button", href: "#conflicts" }, "Review conflicts"),
         ),
       ),
+      o?.status && pauseCard(o.pausedHere),
       running && progressCard(),
       h("section", { class: "card", "data-testid": "last-run" },
         h("h2", null, "Last sync"),
@@ -104,6 +105,34 @@ function lastRun(r: SyncRun): HTMLElement {
     names.length > 0 && total(r.localToRemote) + total(r.remoteToLocal) + total(r.conflicts) > 0 &&
       table(["Collection", "Sent to the cloud", "Received here", "Conflicts"],
         names.map((c) => [c, r.localToRemote[c] ?? 0, r.remoteToLocal[c] ?? 0, r.conflicts[c] ?? 0])),
+  );
+}
+
+/** Pause syncing on this computer only (the other computers go on), or resume. */
+function pauseCard(paused: Pause | null): HTMLElement {
+  const out = h("p", { class: "muted", role: "status" });
+  const act = (what: () => Promise<void>) => async () => {
+    try {
+      await what();
+      out.textContent = "";
+    } catch (e) {
+      out.textContent = asAppError(e).message;
+    }
+  };
+  const where = backend.kind === "browser" ? "the office PC" : "this computer";
+  return h("section", { class: `card ${paused ? "attention" : ""}`, "data-testid": "pause" },
+    h("h2", null, paused ? "Syncing is paused" : "Pause syncing"),
+    paused
+      ? h("p", null, paused.until
+          ? `Nothing syncs by itself on ${where} until ${clockTime(paused.until)}. Sync now still works.`
+          : `Nothing syncs by itself on ${where} until you resume. Sync now still works.`)
+      : h("p", { class: "muted" }, `Stops syncing by itself on ${where} only; the other computers go on.`),
+    paused
+      ? h("button", { class: "primary", "data-testid": "resume", onclick: act(() => backend.resume()) }, "Resume syncing")
+      : h("div", { class: "row" },
+          h("button", { "data-testid": "pause-hour", onclick: act(() => backend.pause(60)) }, "Pause for 1 hour"),
+          h("button", { "data-testid": "pause-until", onclick: act(() => backend.pause(null)) }, "Pause until I resume")),
+    out,
   );
 }
 

@@ -71,11 +71,78 @@ pub fn config_saved_text(cfg: &SyncConfig, settings: &Settings) -> String {
     format!("✓ Saved\n\n{}", config_text(cfg, settings))
 }
 
+/// What `templesync pause` and `resume` answer (`--json`: `{"pause": null}` when resumed).
+#[derive(Debug, serde::Serialize)]
+pub struct PausedHere {
+    pub pause: Option<templesync_engine::Pause>,
+}
+
 /// After `templesync pause` or `resume`.
-pub fn paused_text(auto_sync_enabled: bool) -> String {
-    if auto_sync_enabled {
-        "✓ Automatic sync is on again: TempleSync syncs by itself when the cloud is reachable.\n  A schedule (syncIntervalMinutes) is set with: templesync config set syncIntervalMinutes=60\n".to_string()
-    } else {
-        "✓ Paused: nothing syncs by itself (no automatic runs, no schedule).\n  Sync by hand with: templesync sync    Turn it back on with: templesync resume\n".to_string()
+pub fn paused_text(p: &PausedHere) -> String {
+    match p.pause.as_ref().map(|p| p.until) {
+        None => {
+            "✓ Syncing by itself again on this computer (at once, when TempleSync is running).\n"
+                .to_string()
+        }
+        Some(until) => {
+            let when = match until {
+                Some(t) => format!(
+                    "until {}",
+                    t.with_timezone(&chrono::Local).format("%-d %b %H:%M")
+                ),
+                None => "until you resume".to_string(),
+            };
+            format!(
+                "✓ Paused on this computer {when}: nothing syncs by itself here; the other computers go on.\n  Sync by hand with: templesync sync    Resume with: templesync resume\n"
+            )
+        }
     }
+}
+
+/// `templesync about`.
+pub fn about_text(a: &templesync_engine::app::about::About) -> String {
+    let mut s = format!(
+        "TempleSync {} (engine {}) on {}\n\n",
+        a.version, a.engine_version, a.system
+    );
+    let folder = |p: &std::path::Path| p.display().to_string();
+    match &a.places {
+        Some(p) => {
+            s.push_str(&format!("  Settings folder   {}\n", folder(&p.config)));
+            s.push_str(&format!("  Data folder       {}\n", folder(&p.data)));
+            s.push_str(&format!("  Log folder        {}\n", folder(&p.logs)));
+        }
+        None => s.push_str(
+            "  This computer does not say where the home folder is: set TEMPLESYNC_HOME\n",
+        ),
+    }
+    s.push_str(&format!(
+        "\n  This computer     {} · {}\n",
+        a.local_database, a.database_name
+    ));
+    s.push_str(&format!(
+        "  Cloud             {}\n",
+        a.cloud_database
+            .as_deref()
+            .unwrap_or("not set (MONGODB_CLOUD_URL)")
+    ));
+    s
+}
+
+/// After `templesync support-bundle`.
+pub fn support_file_text(f: &templesync_engine::app::support::SupportFile) -> String {
+    let mut s = format!(
+        "✓ Support file written: {} ({} KB, {} parts). Every password was removed from it.\n",
+        f.path,
+        f.bytes.div_ceil(1024),
+        f.entries.len()
+    );
+    if !f.missing.is_empty() {
+        s.push_str("  Some parts could not be read (the file says so too):\n");
+        for m in &f.missing {
+            s.push_str(&format!("  - {m}\n"));
+        }
+    }
+    s.push_str("  Send it to whoever helps you with TempleSync.\n");
+    s
 }

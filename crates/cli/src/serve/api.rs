@@ -19,9 +19,10 @@ use axum::{Json, response::IntoResponse};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use templesync_engine::app::about::About;
 use templesync_engine::{
-    AutoResolveReport, CloudChoice, Conflict, Decision, Overview, ResolveOutcome, ResolveValue,
-    SettingsChange, Strategy, SyncConfig, SyncRun, SyncStatus, VerifyReport, Via,
+    AutoResolveReport, CloudChoice, Conflict, Decision, Overview, Pause, ResolveOutcome,
+    ResolveValue, SettingsChange, Strategy, SyncConfig, SyncRun, SyncStatus, VerifyReport, Via,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -382,6 +383,76 @@ pub async fn auto_resolve(
     })
     .await?;
     Ok(Json(report))
+}
+
+/// `GET /api/sync/about`: which TempleSync serves, and where it keeps its files.
+#[utoipa::path(
+    get,
+    path = "/api/sync/about",
+    operation_id = "about",
+    summary = "Versions, the folders of settings, data and logs on this computer, the databases (no passwords)",
+    responses((status = 200, description = "About", body = About), (status = 401, response = Unauthorized))
+)]
+pub async fn about(State(app): State<Server>) -> Json<About> {
+    Json(crate::commands::about(app.app.engine().settings()))
+}
+
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = PauseRequest)]
+#[serde(deny_unknown_fields)]
+pub struct PauseBody {
+    /// How long, in minutes (1 to 10080, a week); missing or null: until resumed
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 10080)]
+    minutes: Option<u32>,
+}
+
+/// This computer's pause, after `POST /api/sync/pause` or `/resume`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PausedHere {
+    /// The pause in force; null after resuming
+    pause: Option<Pause>,
+}
+
+/// `POST /api/sync/pause`: pauses syncing on this computer only.
+#[utoipa::path(
+    post,
+    path = "/api/sync/pause",
+    operation_id = "pause",
+    summary = "Pause syncing on this computer (the others go on) for some minutes or until resumed",
+    description = "Nothing syncs by itself here while it holds (no start-up, reconnect or periodic run); POST /api/sync/sync still runs. Kept in this computer's settings file, not in the shared sync_config.",
+    request_body(content = Option<PauseBody>, description = "Optional; an empty body pauses until resumed"),
+    responses(
+        (status = 200, description = "The pause", body = PausedHere),
+        (status = 400, response = BadRequest),
+        (status = 413, response = TooLarge),
+        Common
+    )
+)]
+pub async fn pause(
+    State(app): State<Server>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<PausedHere> {
+    let body: PauseBody = json_object(&bytes(body)?)?.unwrap_or_default();
+    let pause = Some(app.app.pause_here(body.minutes)?);
+    Ok(Json(PausedHere { pause }))
+}
+
+/// `POST /api/sync/resume`: ends this computer's pause; a run starts at once.
+#[utoipa::path(
+    post,
+    path = "/api/sync/resume",
+    operation_id = "resume",
+    summary = "Sync by itself again on this computer: a run starts at once",
+    responses(
+        (status = 200, description = "No pause now", body = PausedHere),
+        Common
+    )
+)]
+pub async fn resume(State(app): State<Server>) -> ApiResult<PausedHere> {
+    app.app.resume_here()?;
+    Ok(Json(PausedHere { pause: None }))
 }
 
 #[derive(Deserialize, Default, ToSchema)]

@@ -203,6 +203,9 @@ fn api_routes() -> OpenApiRouter<Server> {
         .routes(routes!(api::choose_cloud))
         .routes(routes!(api::verify))
         .routes(routes!(api::network_status))
+        .routes(routes!(api::about))
+        .routes(routes!(api::pause))
+        .routes(routes!(api::resume))
         .routes(routes!(api::config, api::set_config))
 }
 

@@ -2,7 +2,7 @@
 //! is checked.
 //!
 //! `TEMPLESYNC_API_TOKEN` wins when set; otherwise the token file (`--token-file`, else
-//! `$XDG_CONFIG_HOME/templesync/api-token`, else `~/.config/templesync/api-token`), which is
+//! `api-token` in TempleSync's settings folder, see [`default_path`]), which is
 //! created on the first start with 32 random bytes, readable by its owner only. The token is
 //! never printed or logged; only the file's path is.
 
@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use rand::RngCore;
+use templesync_engine::Places;
 
 pub const ENV_VAR: &str = "TEMPLESYNC_API_TOKEN";
 
@@ -44,18 +45,12 @@ impl ApiToken {
     }
 }
 
-/// `$XDG_CONFIG_HOME/templesync/api-token` (when that is an absolute path, as the XDG spec
-/// requires), else `$HOME/.config/templesync/api-token`.
-pub fn default_path(env: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    let base = env("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| {
-            env("HOME")
-                .filter(|h| !h.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
-        })?;
-    Some(base.join("templesync").join("api-token"))
+/// `api-token` in TempleSync's settings folder ([`Places`]): `$XDG_CONFIG_HOME/templesync`
+/// on Linux, the roaming application data on Windows, Application Support on macOS.
+pub fn default_path() -> anyhow::Result<PathBuf> {
+    let places =
+        Places::of_this_user().context("pass --token-file PATH or set TEMPLESYNC_API_TOKEN")?;
+    Ok(places.config.join("api-token"))
 }
 
 /// The token, from the environment or the token file, creating the file when there is none.
@@ -71,9 +66,7 @@ pub fn load(
     }
     let path = match token_file {
         Some(p) => p.to_path_buf(),
-        None => default_path(&env).context(
-            "cannot tell where to keep the API token (neither XDG_CONFIG_HOME nor HOME is set): pass --token-file PATH or set TEMPLESYNC_API_TOKEN",
-        )?,
+        None => default_path()?,
     };
     match read(&path)? {
         Some(t) => Ok((ApiToken::new(&t), Source::File(path))),
@@ -184,20 +177,6 @@ mod tests {
         assert!(!t.matches("s3cre"), "a prefix is not the token");
         assert!(!t.matches("s3cret2"));
         assert!(!t.matches(""));
-    }
-
-    #[test]
-    fn the_default_path_follows_xdg_then_home() {
-        assert_eq!(
-            default_path(env_of(&[("XDG_CONFIG_HOME", "/x"), ("HOME", "/h")])),
-            Some(PathBuf::from("/x/templesync/api-token"))
-        );
-        assert_eq!(
-            default_path(env_of(&[("XDG_CONFIG_HOME", "relative"), ("HOME", "/h")])),
-            Some(PathBuf::from("/h/.config/templesync/api-token")),
-            "a relative XDG_CONFIG_HOME is ignored, as the spec says"
-        );
-        assert_eq!(default_path(env_of(&[])), None);
     }
 
     #[test]

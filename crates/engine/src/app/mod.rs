@@ -8,7 +8,10 @@
 //! ([`who`]), and one decision (or settings change) at a time within a process. Like the
 //! engine's own locks, these are taken here and nowhere below: lower layers do not lock.
 
+pub mod about;
+pub mod notices;
 pub mod overview;
+pub mod support;
 pub mod who;
 pub mod words;
 
@@ -25,6 +28,7 @@ use crate::error::{Error, ErrorBody, Result};
 use crate::logs::{SyncRun, Trigger};
 use crate::monitor::Monitor;
 use crate::run::ProgressFn;
+use crate::this_pc::{Pause, ThisPc};
 use crate::{Strategy, SyncConfig};
 
 pub use overview::{Overview, SyncState};
@@ -135,6 +139,13 @@ impl App {
             Ok(s) => (Some(s), None),
             Err(e) => (None, Some(ErrorBody::from(e))),
         };
+        let paused_here = match &network {
+            Some(n) => n.paused_here,
+            None => ThisPc::of_this_user()
+                .and_then(|pc| pc.pause_at(Utc::now()))
+                .ok()
+                .flatten(),
+        };
         let seen = overview::Seen {
             configured,
             status: status.as_ref(),
@@ -142,6 +153,7 @@ impl App {
             config: config.as_ref(),
             offline_kind,
             problem,
+            paused_here,
         };
         Overview::new(seen, Utc::now())
     }
@@ -210,14 +222,24 @@ impl App {
         Ok(saved)
     }
 
-    /// Pauses automatic syncing (automatic runs and the schedule) or turns it back on.
-    /// Resuming does not bring a schedule back: it is set again in the settings.
-    pub async fn pause(&self, paused: bool) -> Result<SyncConfig> {
-        let mut patch = serde_json::json!({ "autoSyncEnabled": !paused });
-        if paused {
-            patch["syncIntervalMinutes"] = serde_json::Value::Null;
+    /// Pauses syncing on this computer alone for `minutes` (none: until someone resumes):
+    /// nothing runs by itself here meanwhile, the other computers go on, and the shared
+    /// settings (the schedule) stay as they are. Through the monitor where there is one, so
+    /// that it stops at once; else in this computer's settings file, which a running monitor
+    /// (the app, `serve`) reads before each run.
+    pub fn pause_here(&self, minutes: Option<u32>) -> Result<Pause> {
+        match &self.monitor {
+            Some(m) => m.pause_here(minutes),
+            None => ThisPc::of_this_user()?.pause(minutes, Utc::now()),
         }
-        self.change_settings(SettingsChange::Patch(patch)).await
+    }
+
+    /// Ends this computer's pause; a running monitor syncs at once and goes on by itself.
+    pub fn resume_here(&self) -> Result<()> {
+        match &self.monitor {
+            Some(m) => m.resume_here(),
+            None => ThisPc::of_this_user()?.resume(),
+        }
     }
 
     /// One run now, of these collections (none: those configured). Through the monitor where

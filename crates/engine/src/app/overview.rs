@@ -9,6 +9,7 @@ use super::words::{ago, seconds};
 use crate::error::{ErrorBody, ErrorKind};
 use crate::logs::RunStatus;
 use crate::monitor::NetworkStatus;
+use crate::this_pc::Pause;
 use crate::{SyncConfig, SyncStatus};
 
 /// The state shown by the status bar's colour and the tray icon.
@@ -29,7 +30,8 @@ pub enum SyncState {
     Offline,
     /// Conflicts need a person's decision.
     Conflicts,
-    /// Nothing syncs by itself (automatic sync off, no schedule): only "Sync now" does.
+    /// Nothing syncs by itself (paused on this computer, or automatic sync off and no
+    /// schedule): only "Sync now" does.
     Paused,
     /// The last run failed, the local database cannot be read, or a setting must be fixed.
     Failed,
@@ -63,7 +65,7 @@ pub struct Facts {
     /// Why the cloud is offline, when it is and that is known.
     pub offline_kind: Option<ErrorKind>,
     pub syncing: bool,
-    /// Automatic sync is off and no schedule is set.
+    /// Automatic sync is off and no schedule is set, or syncing is paused on this computer.
     pub paused: bool,
     pub unresolved: u64,
     pub last_run: Option<RunStatus>,
@@ -153,6 +155,8 @@ pub struct Overview {
     pub network: Option<NetworkStatus>,
     /// Why the status could not be read, or why the databases could not be opened.
     pub problem: Option<ErrorBody>,
+    /// Syncing is paused on this computer (the Resume button's cue).
+    pub paused_here: Option<Pause>,
 }
 
 /// What [`Overview::new`] is made from.
@@ -164,12 +168,15 @@ pub struct Seen<'a> {
     /// Why the cloud did not answer, when it was checked without a monitor.
     pub offline_kind: Option<ErrorKind>,
     pub problem: Option<ErrorBody>,
+    /// This computer's pause, when one holds.
+    pub paused_here: Option<Pause>,
 }
 
 impl Overview {
     pub fn new(seen: Seen<'_>, now: DateTime<Utc>) -> Overview {
         let mut facts = Facts::of(seen.configured, seen.status, seen.network, seen.config);
         facts.offline_kind = facts.offline_kind.or(seen.offline_kind);
+        facts.paused = facts.paused || seen.paused_here.is_some();
         Overview::with_state(sync_state(&facts), seen, now)
     }
 
@@ -188,6 +195,7 @@ impl Overview {
             config: None,
             offline_kind: None,
             problem,
+            paused_here: None,
         };
         Overview::with_state(state, seen, Utc::now())
     }
@@ -197,7 +205,7 @@ impl Overview {
         Overview {
             state,
             title: state.title().to_string(),
-            headline: headline(state, unresolved),
+            headline: headline(state, unresolved, seen.paused_here.as_ref()),
             todo: todo(state, &seen),
             last_sync: seen.status.map(|s| last_sync(s, now)),
             last_check: seen
@@ -207,13 +215,14 @@ impl Overview {
             unresolved_conflicts: unresolved,
             status: seen.status.cloned(),
             network: seen.network.cloned(),
+            paused_here: seen.paused_here,
             problem: seen.problem,
         }
     }
 }
 
 /// The state in one sentence (the tray's menu line: Linux trays show no tooltips).
-fn headline(state: SyncState, unresolved: u64) -> String {
+fn headline(state: SyncState, unresolved: u64, paused_here: Option<&Pause>) -> String {
     match state {
         SyncState::Offline => "Offline: changes will sync when the cloud is back".to_string(),
         SyncState::Syncing => "Syncing now".to_string(),
@@ -221,9 +230,13 @@ fn headline(state: SyncState, unresolved: u64) -> String {
             1 => "1 conflict needs a decision".to_string(),
             n => format!("{n} conflicts need a decision"),
         },
-        SyncState::Paused => {
-            "Paused: nothing syncs by itself until automatic sync is on".to_string()
-        }
+        SyncState::Paused => match paused_here {
+            Some(Pause {
+                until: Some(until), ..
+            }) => format!("Paused on this computer until {}", clock_time(*until)),
+            Some(_) => "Paused on this computer until you resume".to_string(),
+            None => "Paused: nothing syncs by itself until automatic sync is on".to_string(),
+        },
         SyncState::Failed => "The last sync did not finish: open TempleSync to see why".to_string(),
         other => other.title().to_string(),
     }
@@ -247,6 +260,9 @@ fn todo(state: SyncState, seen: &Seen<'_>) -> Option<String> {
         SyncState::Failed => status
             .and_then(|s| s.last_sync_error.as_ref())
             .map(|e| format!("The last sync stopped: {e}")),
+        SyncState::Paused if seen.paused_here.is_some() => Some(
+            "Nothing syncs by itself on this computer while it is paused; the other computers go on. Sync now still sends and fetches changes; Resume syncing goes on by itself".to_string(),
+        ),
         SyncState::Paused => Some(
             "Automatic sync is off: changes are sent only when someone presses Sync now. Turn automatic sync on in the settings to sync by itself again".to_string(),
         ),
@@ -271,3 +287,13 @@ fn last_sync(s: &SyncStatus, now: DateTime<Utc>) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// A time of day on this computer's clock ("15:30"), with the date when it is not today.
+fn clock_time(at: DateTime<Utc>) -> String {
+    let local = at.with_timezone(&chrono::Local);
+    if local.date_naive() == chrono::Local::now().date_naive() {
+        local.format("%H:%M").to_string()
+    } else {
+        local.format("%-d %b %H:%M").to_string()
+    }
+}

@@ -73,6 +73,7 @@ fn optional_bodies_may_be_left_out_but_are_never_null() {
             "POST /api/sync/sync",
             "POST /api/sync/verify",
             "POST /api/sync/conflicts/auto-resolve",
+            "POST /api/sync/pause",
         ]
         .contains(&name.as_str());
         assert_eq!(

@@ -157,14 +157,39 @@ fn the_overview_words_its_state_and_what_to_do() {
         SyncState::Checking
     );
     assert_eq!(
-        headline(SyncState::Conflicts, 1),
+        headline(SyncState::Conflicts, 1, None),
         "1 conflict needs a decision"
     );
     assert_eq!(
-        headline(SyncState::Conflicts, 3),
+        headline(SyncState::Conflicts, 3, None),
         "3 conflicts need a decision"
     );
-    assert_eq!(headline(SyncState::Synced, 0), "Up to date");
+    assert_eq!(headline(SyncState::Synced, 0, None), "Up to date");
+}
+
+#[test]
+fn a_pause_here_is_worded_as_this_computer_s_with_its_end() {
+    let now = Utc::now();
+    let forever = crate::this_pc::Pause {
+        since: now,
+        until: None,
+    };
+    assert_eq!(
+        headline(SyncState::Paused, 0, Some(&forever)),
+        "Paused on this computer until you resume"
+    );
+    let hour = crate::this_pc::Pause {
+        since: now,
+        until: Some(now + chrono::Duration::hours(1)),
+    };
+    let said = headline(SyncState::Paused, 0, Some(&hour));
+    assert!(said.starts_with("Paused on this computer until "), "{said}");
+    assert!(said.contains(':'), "a time of day: {said}");
+    assert_eq!(
+        headline(SyncState::Paused, 0, None),
+        "Paused: nothing syncs by itself until automatic sync is on",
+        "the shared setting, worded as before"
+    );
 }
 
 #[test]
