@@ -3,8 +3,9 @@
 #
 #   - the Debian packages of Tauri 2 on Linux (WebKitGTK 4.1, appindicator, ...), and those of
 #     the E2E tests: Xvfb, dbus, dunst (a notification server, to see the app's notices on the
-#     session bus), WebKitWebDriver (webkit2gtk-driver) and ImageMagick (`import`
-#     takes screenshots of the virtual screen; the icons in icons/ were drawn with it);
+#     session bus), gnome-keyring and secret-tool (a real Secret Service, for the keychain),
+#     WebKitWebDriver (webkit2gtk-driver) and ImageMagick (`import` takes screenshots of the
+#     virtual screen; the icons in icons/ were drawn with it);
 #   - `tauri-driver` 2.x (the WebDriver server for Tauri apps), from crates.io;
 #   - the UI's npm packages (`npm ci` in ui/).
 #
@@ -21,7 +22,7 @@ PACKAGES=(
     libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev libssl-dev
     libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev
     xvfb xauth webkit2gtk-driver dbus imagemagick x11-apps
-    dunst
+    dunst gnome-keyring libsecret-tools
 )
 
 missing=()

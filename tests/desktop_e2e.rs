@@ -356,6 +356,144 @@ async fn a_new_conflict_is_told_once_in_a_notification_that_opens_it() {
     app.quit().await;
 }
 
+/// The cloud password typed in the setup screen goes to the system's keychain (a real
+/// Secret Service: gnome-keyring on the test's session bus), not into the app's settings
+/// file; Settings says where it is; the next start reads it back and syncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cloud_password_is_kept_in_the_keychain_and_read_back() {
+    if !enabled("the_cloud_password_is_kept_in_the_keychain_and_read_back") {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let Some(keychain) = KeyringDaemon::start(home.path()) else {
+        eprintln!(
+            "no session bus or gnome-keyring: skipped (scripts/test-desktop.sh provides both)"
+        );
+        return;
+    };
+    let o = Office::start().await;
+    // A cloud that asks for a password.
+    let mut cloud =
+        templesync_tests::MongoServer::start_with(templesync_tests::ServerOptions::new())
+            .await
+            .unwrap();
+    let admin = cloud.client().await;
+    admin
+        .database("admin")
+        .run_command(bson::doc! {
+            "createUser": "keeper", "pwd": "K3ych@in/pw",
+            "roles": [ { "role": "root", "db": "admin" } ],
+        })
+        .await
+        .unwrap();
+    admin.shutdown().await;
+    cloud.options_mut().extra_args.push("--auth".into());
+    cloud.restart().await.unwrap();
+    let encoded = "K3ych%40in%2Fpw";
+    let url = cloud
+        .url()
+        .replacen("mongodb://", &format!("mongodb://keeper:{encoded}@"), 1)
+        + "&authSource=admin";
+
+    let app = App::launch_in(&o, "keychain", Cloud::NotConfigured, home.path()).await;
+    app.wait("[data-testid=setup]", "the setup screen").await;
+    app.type_into("[data-testid=cloud-url]", &url).await;
+    app.click("[data-testid=save-connection]").await;
+    app.wait_state(&["synced"], "the first sync over the password")
+        .await;
+    let store = home
+        .path()
+        .join("data/org.templesync.desktop/templesync.json");
+    let saved = std::fs::read_to_string(&store).unwrap();
+    assert!(
+        !saved.contains("K3ych"),
+        "no password in the settings file: {saved}"
+    );
+    assert!(saved.contains("keeper:****@"), "{saved}");
+    assert!(saved.contains("\"keychain\""), "{saved}");
+    assert_eq!(
+        keychain.lookup().as_deref(),
+        Some(encoded),
+        "in the keychain"
+    );
+    screens::open_settings(&app).await;
+    let said = app
+        .text("[data-testid=password-store]", "where the password is")
+        .await;
+    assert!(said.contains("keychain"), "{said}");
+    app.quit().await;
+
+    // The next start: read back from the keychain, and syncing works.
+    let again = App::launch_in(&o, "keychain_again", Cloud::NotConfigured, home.path()).await;
+    again
+        .wait_state(&["synced"], "a sync with the password read back")
+        .await;
+    again.quit().await;
+}
+
+/// gnome-keyring's Secret Service on the test's session bus, its keyrings under `home`.
+struct KeyringDaemon {
+    daemon: Child,
+}
+
+impl KeyringDaemon {
+    fn start(home: &Path) -> Option<KeyringDaemon> {
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS")?;
+        let mut daemon = Command::new("gnome-keyring-daemon")
+            .args([
+                "--foreground",
+                "--unlock",
+                "--components=secrets",
+                "--replace",
+            ])
+            .env("HOME", home)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        {
+            use std::io::Write;
+            let mut stdin = daemon.stdin.take()?;
+            stdin.write_all(b"test-keyring").ok()?;
+        }
+        // Ready when it answers a lookup (nothing found is an answer).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answered = Command::new("secret-tool")
+                .args(["search", "--all", "nothing", "here"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.code().is_some());
+            if answered || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Some(KeyringDaemon { daemon })
+    }
+
+    /// The app's saved cloud password, as the keychain holds it.
+    fn lookup(&self) -> Option<String> {
+        let out = Command::new("secret-tool")
+            .args(["lookup", "service", "org.templesync.desktop"])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+impl Drop for KeyringDaemon {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
 /// dunst on the test's session bus, and `dbus-monitor` recording what is sent to it.
 struct Notifications {
     dunst: Child,

@@ -247,33 +247,53 @@ pub struct SystemKeychain;
 impl SystemKeychain {
     const SERVICE: &str = "org.templesync.desktop";
     const ACCOUNT: &str = "cloud database password";
+    /// A keychain that asks a person to unlock it and gets no answer must not hold up the
+    /// app: after this long it counts as not answering.
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
-    fn entry() -> Result<keyring::Entry, String> {
-        keyring::Entry::new(Self::SERVICE, Self::ACCOUNT).map_err(|e| e.to_string())
+    /// Runs `work` on the keychain's entry, on a thread of its own, within [`Self::PATIENCE`].
+    fn with_entry<T: Send + 'static>(
+        work: impl FnOnce(keyring::Entry) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let done = keyring::Entry::new(Self::SERVICE, Self::ACCOUNT)
+                .map_err(|e| e.to_string())
+                .and_then(work);
+            let _ = tx.send(done);
+        });
+        rx.recv_timeout(Self::PATIENCE).unwrap_or_else(|_| {
+            Err(format!(
+                "the keychain did not answer within {} seconds",
+                Self::PATIENCE.as_secs()
+            ))
+        })
     }
 }
 
 impl Keychain for SystemKeychain {
     fn get(&self) -> Result<String, String> {
-        Self::entry()?.get_password().map_err(|e| e.to_string())
+        Self::with_entry(|e| e.get_password().map_err(|e| e.to_string()))
     }
 
     fn set(&self, password: &str) -> Result<(), String> {
-        let entry = Self::entry()?;
-        entry.set_password(password).map_err(|e| e.to_string())?;
-        // Only trusted once it reads back.
-        match entry.get_password() {
-            Ok(p) if p == password => Ok(()),
-            Ok(_) => Err("the keychain gave back another password".to_string()),
-            Err(e) => Err(e.to_string()),
-        }
+        let password = password.to_string();
+        Self::with_entry(move |entry| {
+            entry.set_password(&password).map_err(|e| e.to_string())?;
+            // Only trusted once it reads back.
+            match entry.get_password() {
+                Ok(p) if p == password => Ok(()),
+                Ok(_) => Err("the keychain gave back another password".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
     }
 
     fn delete(&self) -> Result<(), String> {
-        match Self::entry()?.delete_credential() {
+        Self::with_entry(|entry| match entry.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(e.to_string()),
-        }
+        })
     }
 }
 
