@@ -23,3 +23,5 @@ cargo test --workspace --locked --no-fail-fast
 bash scripts/test-desktop.sh
 bash scripts/test-browser.sh
 bash scripts/schemathesis.sh
+# The .deb: built, installed with apt, started under Xvfb against real servers, removed.
+bash scripts/test-package.sh
