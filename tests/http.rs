@@ -478,6 +478,7 @@ async fn every_endpoint_answers_in_the_documented_shape() {
             "GET /api/sync/config",
             "GET /api/sync/conflicts",
             "GET /api/sync/conflicts/{id}",
+            "GET /api/sync/history/{collection}/{id}",
             "GET /api/sync/logs",
             "GET /api/sync/network-status",
             "GET /api/sync/overview",
@@ -485,6 +486,7 @@ async fn every_endpoint_answers_in_the_documented_shape() {
             "POST /api/sync/cloud",
             "POST /api/sync/conflicts/auto-resolve",
             "POST /api/sync/conflicts/{id}/resolve",
+            "POST /api/sync/history/{collection}/{id}/restore",
             "POST /api/sync/pause",
             "POST /api/sync/resume",
             "POST /api/sync/sync",
@@ -626,6 +628,57 @@ async fn every_endpoint_answers_in_the_documented_shape() {
             .to_string();
         assert!(msg.contains("minute"), "{bad}: {msg}");
     }
+    // GET /history and POST /restore: a version a sync overwrote, listed and brought back.
+    insert(&r, "notes", vec![tms_doc("n1", doc! { "text": "first" })]).await;
+    s.post("/api/sync/sync", Some(json!({ "collections": ["notes"] })))
+        .await
+        .ok();
+    tms_edit(&r, "notes", "n1", doc! { "text": "second" }).await;
+    s.post("/api/sync/sync", Some(json!({ "collections": ["notes"] })))
+        .await
+        .ok();
+    let versions = s.get("/api/sync/history/notes/n1").await;
+    assert_shape(
+        &spec,
+        ok_schema(&spec, "/api/sync/history/{collection}/{id}", "get"),
+        versions.ok(),
+        "history",
+    );
+    assert_eq!(
+        versions.body[0]["document"]["text"], "first",
+        "{}",
+        versions.body
+    );
+    let restored = s
+        .post(
+            "/api/sync/history/notes/n1/restore",
+            Some(json!({ "version": 1 })),
+        )
+        .await;
+    assert_component(&spec, "Restored", restored.ok());
+    assert_eq!(
+        get(&l, "notes", "n1").await.unwrap().get_str("text"),
+        Ok("first")
+    );
+    s.get("/api/sync/history/notes/nope")
+        .await
+        .error(404, "version_not_found");
+    s.get("/api/sync/history/nites/n1")
+        .await
+        .error(400, "unknown_collection");
+    s.post(
+        "/api/sync/history/notes/n1/restore",
+        Some(json!({ "version": 9 })),
+    )
+    .await
+    .error(404, "version_not_found");
+    s.post(
+        "/api/sync/history/notes/n1/restore",
+        Some(json!({ "versión": 1 })),
+    )
+    .await
+    .error(400, "invalid_request");
+
     let resumed = s.post("/api/sync/resume", None).await;
     assert_eq!(resumed.ok()["pause"], Value::Null);
     assert_eq!(
@@ -806,7 +859,8 @@ async fn every_endpoint_answers_in_the_documented_shape() {
         logs.ok(),
         "logs",
     );
-    assert_eq!(logs.body.as_array().unwrap().len(), 3);
+    // Three runs of all collections, and the two of `notes` for the history.
+    assert_eq!(logs.body.as_array().unwrap().len(), 5);
     let two = s.get("/api/sync/logs?limit=2").await;
     let two = two.ok().as_array().unwrap();
     assert_eq!(two.len(), 2);

@@ -488,6 +488,10 @@ export type SyncConfig = {
 	massDeletePercent: number,
 	/**  Runs in `sync_logs` and settled conflicts are kept this many days. */
 	retentionDays: number,
+	/**  Versions a sync overwrote or deleted (`sync_history`) are kept this many days. */
+	historyDays: number,
+	/**  ... and within this many megabytes: the oldest go first. */
+	historyMaxMb: number,
 };
 
 /**  One run, as stored in `sync_logs` and returned by `sync`. */

@@ -158,6 +158,27 @@ pub enum Command {
     /// Sync by itself again on this computer after `templesync pause`
     Resume,
 
+    /// The versions of one document that syncs on this computer overwrote or deleted, newest
+    /// first, with what changed
+    History {
+        /// The collection, e.g. bookings
+        collection: String,
+        /// The document's _id, e.g. 6b0f3c... or 17
+        id: String,
+    },
+
+    /// Write a kept version of a document back on this computer, as a new edit that the next
+    /// sync sends (see `templesync history`)
+    Restore {
+        /// The collection, e.g. bookings
+        collection: String,
+        /// The document's _id
+        id: String,
+        /// Which version (1 is the newest, as `templesync history` numbers them)
+        #[arg(long, value_name = "N")]
+        version: u32,
+    },
+
     /// Which TempleSync this is, and where it keeps its settings, data and logs
     About,
 

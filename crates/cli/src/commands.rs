@@ -117,6 +117,20 @@ pub async fn run(command: Command, app: &App, out: &Out) -> anyhow::Result<()> {
             repair,
         } => verify(app, out, collections, repair).await,
         Command::Cloud { choice } => cloud(app, out, choice).await,
+        Command::History { collection, id } => {
+            let versions = app.versions(&collection, &id).await?;
+            out.show(&versions, |v| {
+                output::versions_text(&collection, &id, v, &Clock::system())
+            })
+        }
+        Command::Restore {
+            collection,
+            id,
+            version,
+        } => {
+            let restored = app.restore(&collection, &id, version).await?;
+            out.show(&restored, output::restored_text)
+        }
         Command::About => {
             let about = about(engine.settings());
             out.show(&about, output::about_text)

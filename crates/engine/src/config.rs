@@ -65,6 +65,12 @@ pub struct SyncConfig {
     /// Runs in `sync_logs` and settled conflicts are kept this many days.
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3650))]
     pub retention_days: u32,
+    /// Versions a sync overwrote or deleted (`sync_history`) are kept this many days.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3650))]
+    pub history_days: u32,
+    /// ... and within this many megabytes: the oldest go first.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100000))]
+    pub history_max_mb: u32,
 }
 
 impl Default for SyncConfig {
@@ -81,6 +87,8 @@ impl Default for SyncConfig {
             mass_delete_limit: 50,
             mass_delete_percent: 20,
             retention_days: 180,
+            history_days: 30,
+            history_max_mb: 500,
         }
     }
 }
@@ -98,6 +106,8 @@ pub const CONFIG_KEYS: &[&str] = &[
     "massDeleteLimit",
     "massDeletePercent",
     "retentionDays",
+    "historyDays",
+    "historyMaxMb",
 ];
 
 fn invalid(field: &str, reason: impl Into<String>) -> Error {
@@ -168,6 +178,21 @@ impl SyncConfig {
                 ),
             ));
         }
+        if !(1..=3650).contains(&self.history_days) {
+            return Err(invalid(
+                "historyDays",
+                format!("{} is out of range: use 1 to 3650 days", self.history_days),
+            ));
+        }
+        if !(1..=100_000).contains(&self.history_max_mb) {
+            return Err(invalid(
+                "historyMaxMb",
+                format!(
+                    "{} is out of range: use 1 to 100000 megabytes",
+                    self.history_max_mb
+                ),
+            ));
+        }
         for name in &self.collections_to_sync {
             check_collection_name("collectionsToSync", name)?;
         }
@@ -209,6 +234,8 @@ impl SyncConfig {
             "massDeleteLimit": self.mass_delete_limit as i32,
             "massDeletePercent": self.mass_delete_percent as i32,
             "retentionDays": self.retention_days as i32,
+            "historyDays": self.history_days as i32,
+            "historyMaxMb": self.history_max_mb as i32,
         }
     }
 
@@ -289,6 +316,8 @@ impl SyncConfig {
             "massDeleteLimit" => self.mass_delete_limit = int()?,
             "massDeletePercent" => self.mass_delete_percent = int()?,
             "retentionDays" => self.retention_days = int()?,
+            "historyDays" => self.history_days = int()?,
+            "historyMaxMb" => self.history_max_mb = int()?,
             "uniqueFields" => self.unique_fields = json_unique_fields(key, v)?,
             other => {
                 return Err(invalid(

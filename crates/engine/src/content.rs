@@ -82,6 +82,11 @@ impl IdKey {
         IdKey(value_bytes(&canonical_id(id)))
     }
 
+    /// Its bytes (to store as a lookup key).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// The `_id` back as BSON.
     pub fn to_bson(&self) -> Bson {
         bson::from_slice::<Document>(&self.0)

@@ -82,6 +82,13 @@ pub enum Error {
     )]
     UnknownCollection { name: String, known: String },
 
+    #[error("No such version of {collection} {id}: {reason}")]
+    VersionNotFound {
+        collection: String,
+        id: String,
+        reason: String,
+    },
+
     #[error("The sync was stopped: {0}")]
     Interrupted(String),
 
@@ -226,6 +233,7 @@ impl Error {
             Error::InvalidResolution { .. } | Error::ValueNeeded { .. } => "invalid_resolution",
             Error::UnknownStrategy(_) => "unknown_strategy",
             Error::UnknownCollection { .. } => "unknown_collection",
+            Error::VersionNotFound { .. } => "version_not_found",
             Error::Interrupted(_) => "interrupted",
             Error::CloudChanged { .. } => "cloud_changed",
             Error::LocalFile { .. } => "local_file",
@@ -243,7 +251,7 @@ impl Error {
             | Error::ValueNeeded { .. }
             | Error::UnknownStrategy(_)
             | Error::UnknownCollection { .. } => ErrorKind::Input,
-            Error::ConflictNotFound { .. } => ErrorKind::NotFound,
+            Error::ConflictNotFound { .. } | Error::VersionNotFound { .. } => ErrorKind::NotFound,
             Error::SyncInProgress { .. } => ErrorKind::Busy,
             Error::ConflictAlreadyResolved { .. } | Error::CloudChanged { .. } => {
                 ErrorKind::Refused

@@ -16,6 +16,7 @@ mod engine;
 pub mod error;
 mod exact;
 mod feed;
+pub mod history;
 pub mod identity;
 pub mod json;
 mod lock;
@@ -41,7 +42,8 @@ pub use conflicts::{
     AutoResolveReport, Conflict, ConflictKind, Resolution, ResolveOutcome, ResolveValue, Strategy,
 };
 pub use engine::{
-    CLOCK_SKEW_WARNING_SECONDS, Engine, EngineOptions, SyncRequest, SyncStatus, clock_warning,
+    CLOCK_SKEW_WARNING_SECONDS, Engine, EngineOptions, Restored, SyncRequest, SyncStatus,
+    clock_warning,
 };
 pub use error::{Error, ErrorBody, ErrorKind, Result};
 pub use identity::CloudChoice;

@@ -39,6 +39,10 @@ pub(crate) async fn tidy(dbs: &Databases, cfg: &SyncConfig, now: DateTime<Utc>) 
         .delete_many(doc! { "resolved": true, "resolvedAt": { "$lt": cutoff } })
         .await
         .map_err(err("removing old settled conflicts"))?;
+    let gone = crate::history::prune(&dbs.local, cfg.history_days, cfg.history_max_mb, now).await?;
+    if gone > 0 {
+        tracing::info!(versions = gone, "old versions removed from the history");
+    }
     let names = dbs
         .local
         .list_collection_names()

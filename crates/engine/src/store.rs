@@ -23,6 +23,9 @@ pub const SYNC_STATE: &str = "sync_state";
 pub const SYNC_DIRTY: &str = "sync_dirty";
 /// Documents a side refused, set aside so that the rest of a run goes on (local).
 pub const SYNC_QUARANTINE: &str = "sync_quarantine";
+/// Every version of a document a sync on this computer overwrote or deleted, on either side
+/// ([`crate::history`]).
+pub const SYNC_HISTORY: &str = "sync_history";
 /// In the *cloud* database: the cloud's identity and generation ([`crate::identity`]).
 pub const CLOUD_IDENTITY: &str = "sync_identity";
 /// `sync_base.<collection>`: the last-synced version of each document (local).
@@ -38,6 +41,7 @@ pub fn is_bookkeeping(name: &str) -> bool {
             | SYNC_STATE
             | SYNC_DIRTY
             | SYNC_QUARANTINE
+            | SYNC_HISTORY
             | CLOUD_IDENTITY
     ) || name.starts_with(BASE_PREFIX)
         || name.starts_with("system.")
@@ -219,6 +223,7 @@ mod tests {
             "sync_state",
             "sync_dirty",
             "sync_quarantine",
+            "sync_history",
             "sync_base.admins",
             "system.views",
         ] {

@@ -80,6 +80,8 @@ function syncSettings(cfg: SyncConfig): HTMLElement {
   const deleteLimit = number("massDeleteLimit", cfg.massDeleteLimit, whole(1, 1000000));
   const deletePercent = number("massDeletePercent", cfg.massDeletePercent, whole(0, 100));
   const retention = number("retentionDays", cfg.retentionDays, whole(1, 3650));
+  const historyDays = number("historyDays", cfg.historyDays, whole(1, 3650));
+  const historyMb = number("historyMaxMb", cfg.historyMaxMb, whole(1, 100000));
   const text = (key: string, value: string, c: Check, placeholder: string) => {
     const input = h("input", { type: "text", class: "wide mono", value, placeholder, "data-testid": `cfg-${key}` });
     const err = h("span", { class: "field-error" });
@@ -122,6 +124,8 @@ function syncSettings(cfg: SyncConfig): HTMLElement {
       massDeleteLimit: Number(deleteLimit.input.value),
       massDeletePercent: Number(deletePercent.input.value),
       retentionDays: Number(retention.input.value),
+      historyDays: Number(historyDays.input.value),
+      historyMaxMb: Number(historyMb.input.value),
     };
     try {
       await backend.saveSyncSettings(next);
@@ -157,6 +161,8 @@ function syncSettings(cfg: SyncConfig): HTMLElement {
       row("Ask before deleting more than", [deleteLimit.input, h("span", null, " records, or "), deletePercent.input, h("span", null, " % of a collection")],
         "Whichever is larger. Deleting every record of a collection always asks first.", h("span", null, deleteLimit.err, " ", deletePercent.err)),
       row("Keep the history of syncs and settled conflicts", [retention.input, h("span", null, " days")], "1 to 3650. Older entries are removed.", retention.err),
+      row("Keep the versions a sync replaced", [historyDays.input, h("span", null, " days, at most "), historyMb.input, h("span", null, " MB")],
+        "Every version a sync overwrote or deleted on this computer, to look at or bring back. The oldest go first.", h("span", null, historyDays.err, " ", historyMb.err)),
     ),
     h("div", { class: "row" }, save),
     out,

@@ -146,3 +146,55 @@ pub fn support_file_text(f: &templesync_engine::app::support::SupportFile) -> St
     s.push_str("  Send it to whoever helps you with TempleSync.\n");
     s
 }
+
+/// `templesync history COLLECTION ID`.
+pub fn versions_text(
+    collection: &str,
+    id: &str,
+    versions: &[templesync_engine::history::Version],
+    clock: &super::Clock,
+) -> String {
+    use templesync_engine::history::Replaced;
+    let mut s = format!(
+        "{collection} {id}: {} kept, newest first\n\n",
+        super::plural(versions.len() as u64, "version")
+    );
+    for v in versions {
+        let side = if v.side == "cloud" {
+            "the cloud's"
+        } else {
+            "this computer's"
+        };
+        let how = match v.replaced {
+            Replaced::Overwritten => "overwritten by a sync",
+            Replaced::Deleted => "deleted by a sync",
+            Replaced::Restored => "replaced by a restore",
+        };
+        let changed = if v.changed_fields.is_empty() {
+            "no field changed".to_string()
+        } else if v.replaced == Replaced::Deleted {
+            "the whole document".to_string()
+        } else {
+            format!("changed: {}", v.changed_fields.join(", "))
+        };
+        s.push_str(&format!(
+            "  {:>2}  {} ({})  {side} copy, {how} ({changed})\n      {}\n",
+            v.number,
+            clock.time(v.at),
+            clock.ago(v.at),
+            v.document
+        ));
+    }
+    s.push_str(&format!(
+        "\nRestore one with: templesync restore {collection} {id} --version N\n"
+    ));
+    s
+}
+
+/// After `templesync restore`.
+pub fn restored_text(r: &templesync_engine::Restored) -> String {
+    format!(
+        "✓ Version {} of {} {} is back on this computer as a new edit.\n  The next sync sends it to the cloud (or shows a conflict if the cloud changed it meanwhile): templesync sync\n",
+        r.version, r.collection, r.id
+    )
+}

@@ -20,9 +20,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use templesync_engine::app::about::About;
+use templesync_engine::history::Version;
 use templesync_engine::{
     AutoResolveReport, CloudChoice, Conflict, Decision, Overview, Pause, ResolveOutcome,
-    ResolveValue, SettingsChange, Strategy, SyncConfig, SyncRun, SyncStatus, VerifyReport, Via,
+    ResolveValue, Restored, SettingsChange, Strategy, SyncConfig, SyncRun, SyncStatus,
+    VerifyReport, Via,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -342,6 +344,82 @@ pub async fn resolve(
     };
     let outcome = detached(async move { app.app.resolve(&id, decision, Via::Api).await }).await?;
     Ok(Json(outcome))
+}
+
+/// The `{collection}` and `{id}` of a history path; what does not decode names nothing.
+fn document_path(
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(String, String), ApiError> {
+    p.map(|Path(p)| p).map_err(|_| {
+        ApiError::invalid("path", "the collection and the id must be URL-encoded text")
+    })
+}
+
+/// `GET /api/sync/history/{collection}/{id}`: a document's replaced versions.
+#[utoipa::path(
+    get,
+    path = "/api/sync/history/{collection}/{id}",
+    operation_id = "history",
+    summary = "The versions of one document that syncs on this computer overwrote or deleted, newest first",
+    params(
+        ("collection" = String, Path, description = "The collection, e.g. bookings"),
+        ("id" = String, Path, description = "The document's _id as text: an ObjectId's hex, a number or a string")
+    ),
+    responses(
+        (status = 200, description = "The versions, numbered from 1 (the newest)", body = Vec<Version>),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        Common
+    )
+)]
+pub async fn history(
+    State(app): State<Server>,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult<Vec<Version>> {
+    let (collection, id) = document_path(p)?;
+    Ok(Json(app.app.versions(&collection, &id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = RestoreRequest)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreBody {
+    /// Which version, as the history numbers them (1 is the newest)
+    #[schema(minimum = 1)]
+    version: u32,
+}
+
+/// `POST /api/sync/history/{collection}/{id}/restore`: a kept version back as a local edit.
+#[utoipa::path(
+    post,
+    path = "/api/sync/history/{collection}/{id}/restore",
+    operation_id = "restore",
+    summary = "Write a kept version back on this computer as a new edit, which the next sync sends",
+    params(
+        ("collection" = String, Path, description = "The collection"),
+        ("id" = String, Path, description = "The document's _id as text")
+    ),
+    request_body(content = RestoreBody, description = "Which version"),
+    responses(
+        (status = 200, description = "Restored", body = Restored),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 413, response = TooLarge),
+        Common
+    )
+)]
+pub async fn restore(
+    State(app): State<Server>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Restored> {
+    let (collection, id) = document_path(p)?;
+    let body: RestoreBody = json_object(&bytes(body)?)?.ok_or_else(|| {
+        ApiError::invalid("body", r#"expected a JSON object such as {"version": 1}"#)
+    })?;
+    let restored =
+        detached(async move { app.app.restore(&collection, &id, body.version).await }).await?;
+    Ok(Json(restored))
 }
 
 #[derive(Deserialize, Default, ToSchema)]

@@ -204,6 +204,8 @@ fn api_routes() -> OpenApiRouter<Server> {
         .routes(routes!(api::verify))
         .routes(routes!(api::network_status))
         .routes(routes!(api::about))
+        .routes(routes!(api::history))
+        .routes(routes!(api::restore))
         .routes(routes!(api::pause))
         .routes(routes!(api::resume))
         .routes(routes!(api::config, api::set_config))

@@ -202,6 +202,26 @@ impl App {
         self.engine.logs(limit).await
     }
 
+    /// The versions of a document that syncs on this computer replaced, newest first.
+    pub async fn versions(
+        &self,
+        collection: &str,
+        id: &str,
+    ) -> Result<Vec<crate::history::Version>> {
+        self.engine.history(collection, id).await
+    }
+
+    /// Writes a kept version back here as a new local edit (one decision at a time).
+    pub async fn restore(
+        &self,
+        collection: &str,
+        id: &str,
+        version: u32,
+    ) -> Result<crate::Restored> {
+        let _one_at_a_time = self.decisions.lock().await;
+        self.engine.restore(collection, id, version).await
+    }
+
     pub async fn settings(&self) -> Result<SyncConfig> {
         self.engine.config().await
     }

@@ -24,6 +24,9 @@ use crate::store::{self, Databases, SYNC_CONFIG, SYNC_LOGS};
 use crate::unique::{self, UniqueRules};
 
 mod runs;
+mod versions;
+
+pub use versions::Restored;
 
 /// What to sync and why.
 #[derive(Debug, Clone)]

@@ -238,6 +238,8 @@ pub(crate) struct CollectionSync<'a> {
     /// This computer's change feed is open in this run: an edit made after a document was
     /// read comes through it, whatever the edit did to `updatedAt`.
     local_feed_open: bool,
+    /// Versions the batch being written replaced, on either side, for `sync_history`.
+    replaced: Vec<crate::history::Kept>,
     pub out: CollectionOutcome,
 }
 
@@ -332,6 +334,7 @@ impl<'a> CollectionSync<'a> {
             local_dropped: false,
             dropped_now: false,
             local_feed_open: false,
+            replaced: Vec::new(),
             out: CollectionOutcome::default(),
         })
     }

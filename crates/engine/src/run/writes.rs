@@ -57,7 +57,37 @@ impl CollectionSync<'_> {
         )
         .await?;
         refused.extend(self.local_outcomes(items, merged));
+        self.keep_replaced().await;
         self.clashes_here(items, refused).await
+    }
+
+    /// Keeps the versions this batch replaced (`sync_history`). A failure to keep them is
+    /// said in the log and does not stop the sync: the data itself is written and safe.
+    async fn keep_replaced(&mut self) {
+        let replaced = std::mem::take(&mut self.replaced);
+        let now = self.env.clock.now();
+        let run = Some(self.env.run_id);
+        if let Err(e) = crate::history::keep(&self.env.dbs.local, run, now, replaced).await {
+            tracing::warn!(collection = %self.name, error = %e, "the replaced versions could not be kept");
+        }
+    }
+
+    /// Remembers the version a write on `side` replaced.
+    fn replaced(&mut self, side: Side, old: Option<&Document>, new: Option<&Document>) {
+        let Some(old) = old else {
+            return;
+        };
+        self.replaced.push(crate::history::Kept {
+            collection: self.name.clone(),
+            side,
+            version: old.clone(),
+            replaced_by: new.cloned(),
+            why: if new.is_some() {
+                crate::history::Replaced::Overwritten
+            } else {
+                crate::history::Replaced::Deleted
+            },
+        });
     }
 
     /// The cloud's writes of a batch: compare-and-set replacements and deletes, and inserts.
@@ -100,6 +130,12 @@ impl CollectionSync<'_> {
                         .or_default()
                         .push(op);
                     self.out.pushed += 1;
+                    let new = match it.decision {
+                        Decision::DeleteRemote => None,
+                        ref d => Self::outgoing(d),
+                    };
+                    let (old, new) = (it.remote.clone(), new.cloned());
+                    self.replaced(Side::Remote, old.as_ref(), new.as_ref());
                 }
                 CasOutcome::Changed => {
                     it.ok = false;
@@ -185,6 +221,12 @@ impl CollectionSync<'_> {
                         .or_default()
                         .push(op);
                     self.out.pulled += 1;
+                    let new = match it.decision {
+                        Decision::DeleteLocal => None,
+                        ref d => Self::incoming(d),
+                    };
+                    let (old, new) = (it.local.clone(), new.cloned());
+                    self.replaced(Side::Local, old.as_ref(), new.as_ref());
                 }
                 // Edited here meanwhile (it is pending now): look again at the end of the run.
                 CasOutcome::Changed => {

@@ -189,7 +189,7 @@ fn the_documented_setting_bounds_are_the_enforced_ones() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 7, "every bounded setting");
+    assert_eq!(checked, 9, "every bounded setting");
 }
 
 #[test]
