@@ -220,3 +220,94 @@ async fn unknown_collections_ids_and_versions_are_named_and_change_nothing() {
     assert_eq!(err.code(), "unknown_collection");
     assert_eq!(dump(&l).await, before, "nothing changed");
 }
+
+/// A run that pulled 20 edits and 3 deletes, taken back: the preview lists the 23 and changes
+/// nothing; the undo brings all 23 back here, and the next sync takes them to the cloud.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undoing_a_run_brings_back_everything_it_overwrote_or_deleted_here_and_in_the_cloud() {
+    let o = Office::start().await;
+    let (l, r) = (o.local(0).await, o.remote().await);
+    let e = o.engine(0).await;
+    let docs: Vec<Document> = (1..=30)
+        .map(|i| tms_doc(i, doc! { "name": format!("Booking {i}"), "slot": "10am" }))
+        .collect();
+    coll(&l, "bookings").insert_many(docs).await.unwrap();
+    sync(&e).await;
+    let before_here = all(&l, "bookings").await;
+    for i in 1..=20 {
+        tms_edit(&r, "bookings", i, doc! { "slot": "6pm" }).await;
+    }
+    coll(&r, "bookings")
+        .delete_many(doc! { "_id": { "$in": [21, 22, 23] } })
+        .await
+        .unwrap();
+    let run = sync(&e).await;
+    assert_eq!(run.remote_to_local["bookings"], 23, "{run:#?}");
+    assert_eq!(all(&l, "bookings").await.len(), 27);
+
+    let untouched = dump(&l).await;
+    let preview = e.undo_run(&run.id, true).await.unwrap();
+    assert!(!preview.done);
+    assert_eq!(preview.items.len(), 23, "{preview:#?}");
+    assert_eq!(dump(&l).await, untouched, "a preview changes nothing");
+
+    let undone = e.undo_run(&run.id, false).await.unwrap();
+    assert!(undone.done);
+    assert_eq!(undone.items.len(), 23);
+    sync(&e).await;
+    let content = |docs: Vec<Document>| -> Vec<(i32, String)> {
+        let mut v: Vec<(i32, String)> = docs
+            .iter()
+            .map(|d| {
+                (
+                    d.get_i32("_id").unwrap(),
+                    d.get_str("slot").unwrap().to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let expected = content(before_here);
+    assert_eq!(
+        content(all(&l, "bookings").await),
+        expected,
+        "all back here"
+    );
+    assert_eq!(
+        content(all(&r, "bookings").await),
+        expected,
+        "and in the cloud"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_or_unfinished_run_is_named_and_nothing_changes() {
+    let o = Office::start().await;
+    let l = o.local(0).await;
+    let e = o.engine(0).await;
+    coll(&l, "bookings")
+        .insert_one(tms_doc(1, doc! { "name": "Puja" }))
+        .await
+        .unwrap();
+    sync(&e).await;
+    let before = dump(&l).await;
+    for bad in ["not-a-run", "6b0f00000000000000000001"] {
+        let err = e.undo_run(bad, false).await.unwrap_err();
+        assert_eq!(err.code(), "run_not_found", "{bad}");
+        assert!(err.to_string().contains(bad), "{err}");
+    }
+    // A run still going (as another process's would be, mid-run).
+    let going = bson::oid::ObjectId::new();
+    coll(&l, "sync_logs")
+        .insert_one(doc! { "_id": going, "status": "running", "startTime": bson::DateTime::now(), "trigger": "manual" })
+        .await
+        .unwrap();
+    let err = e.undo_run(&going.to_hex(), false).await.unwrap_err();
+    assert_eq!(err.code(), "run_still_going");
+    coll(&l, "sync_logs")
+        .delete_one(doc! { "_id": going })
+        .await
+        .unwrap();
+    assert_eq!(dump(&l).await, before, "nothing changed");
+}

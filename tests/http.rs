@@ -487,6 +487,7 @@ async fn every_endpoint_answers_in_the_documented_shape() {
             "POST /api/sync/conflicts/auto-resolve",
             "POST /api/sync/conflicts/{id}/resolve",
             "POST /api/sync/history/{collection}/{id}/restore",
+            "POST /api/sync/logs/{id}/undo",
             "POST /api/sync/pause",
             "POST /api/sync/resume",
             "POST /api/sync/sync",
@@ -678,6 +679,28 @@ async fn every_endpoint_answers_in_the_documented_shape() {
     )
     .await
     .error(400, "invalid_request");
+    // POST /logs/{id}/undo: the run that brought "second", previewed.
+    let runs = s.get("/api/sync/logs?limit=1").await.ok().clone();
+    let run_id = runs[0]["_id"].as_str().unwrap().to_string();
+    let preview = s
+        .post(
+            &format!("/api/sync/logs/{run_id}/undo"),
+            Some(json!({ "dryRun": true })),
+        )
+        .await;
+    assert_component(&spec, "UndoRun", preview.ok());
+    assert_eq!(preview.body["done"], false);
+    assert_eq!(
+        preview.body["items"][0]["collection"], "notes",
+        "{}",
+        preview.body
+    );
+    s.post(
+        &format!("/api/sync/logs/{}/undo", ObjectId::new().to_hex()),
+        None,
+    )
+    .await
+    .error(404, "run_not_found");
 
     let resumed = s.post("/api/sync/resume", None).await;
     assert_eq!(resumed.ok()["pause"], Value::Null);

@@ -179,6 +179,16 @@ pub enum Command {
         version: u32,
     },
 
+    /// Take a sync run back: every document it overwrote or deleted on this computer, and
+    /// every cloud version it replaced, written here as a new edit that the next sync sends
+    UndoRun {
+        /// The run's id, as `templesync logs --json` shows it
+        run_id: String,
+        /// Only list what it would do; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+
     /// Which TempleSync this is, and where it keeps its settings, data and logs
     About,
 

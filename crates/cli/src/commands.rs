@@ -131,6 +131,10 @@ pub async fn run(command: Command, app: &App, out: &Out) -> anyhow::Result<()> {
             let restored = app.restore(&collection, &id, version).await?;
             out.show(&restored, output::restored_text)
         }
+        Command::UndoRun { run_id, dry_run } => {
+            let undo = app.undo_run(&run_id, dry_run).await?;
+            out.show(&undo, output::undo_run_text)
+        }
         Command::About => {
             let about = about(engine.settings());
             out.show(&about, output::about_text)

@@ -82,12 +82,18 @@ pub enum Error {
     )]
     UnknownCollection { name: String, known: String },
 
-    #[error("No such version of {collection} {id}: {reason}")]
+    #[error("{collection} {id}: {reason}")]
     VersionNotFound {
         collection: String,
         id: String,
         reason: String,
     },
+
+    #[error("No run with id '{id}': `templesync logs` lists the runs with their ids")]
+    RunNotFound { id: String },
+
+    #[error("Run {id} is still going: wait for it to end, then undo it")]
+    RunStillGoing { id: String },
 
     #[error("The sync was stopped: {0}")]
     Interrupted(String),
@@ -234,6 +240,8 @@ impl Error {
             Error::UnknownStrategy(_) => "unknown_strategy",
             Error::UnknownCollection { .. } => "unknown_collection",
             Error::VersionNotFound { .. } => "version_not_found",
+            Error::RunNotFound { .. } => "run_not_found",
+            Error::RunStillGoing { .. } => "run_still_going",
             Error::Interrupted(_) => "interrupted",
             Error::CloudChanged { .. } => "cloud_changed",
             Error::LocalFile { .. } => "local_file",
@@ -251,11 +259,13 @@ impl Error {
             | Error::ValueNeeded { .. }
             | Error::UnknownStrategy(_)
             | Error::UnknownCollection { .. } => ErrorKind::Input,
-            Error::ConflictNotFound { .. } | Error::VersionNotFound { .. } => ErrorKind::NotFound,
+            Error::ConflictNotFound { .. }
+            | Error::VersionNotFound { .. }
+            | Error::RunNotFound { .. } => ErrorKind::NotFound,
             Error::SyncInProgress { .. } => ErrorKind::Busy,
-            Error::ConflictAlreadyResolved { .. } | Error::CloudChanged { .. } => {
-                ErrorKind::Refused
-            }
+            Error::ConflictAlreadyResolved { .. }
+            | Error::CloudChanged { .. }
+            | Error::RunStillGoing { .. } => ErrorKind::Refused,
             Error::RemoteNotConfigured
             | Error::InvalidConnectionString { .. }
             | Error::CertificateRejected { .. } => ErrorKind::Config,

@@ -329,6 +329,36 @@ pub(crate) async fn prune(
     Ok(gone)
 }
 
+/// What a run replaced here and in the cloud, one entry per document (this computer's
+/// version first where the run replaced both), oldest first.
+pub(crate) async fn of_run(local: &Database, run: ObjectId) -> Result<Vec<Document>> {
+    let found: Vec<Document> = local
+        .collection::<Document>(SYNC_HISTORY)
+        .find(doc! { "runId": run })
+        .sort(doc! { "at": 1, "_id": 1 })
+        .await
+        .map_err(db_err("reading what a run replaced"))?
+        .try_collect()
+        .await
+        .map_err(db_err("reading what a run replaced"))?;
+    let mut seen = std::collections::HashSet::new();
+    let mut mine: Vec<Document> = Vec::new();
+    // This computer's versions first: where the run replaced both, the one here is what it
+    // was here before.
+    for side in ["local", "cloud"] {
+        for d in found.iter().filter(|d| d.get_str("side") == Ok(side)) {
+            let key = (
+                d.get_str("collection").unwrap_or_default().to_string(),
+                d.get("idKey").cloned().map(|k| format!("{k:?}")),
+            );
+            if seen.insert(key) {
+                mine.push(d.clone());
+            }
+        }
+    }
+    Ok(mine)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,8 +42,8 @@ pub use conflicts::{
     AutoResolveReport, Conflict, ConflictKind, Resolution, ResolveOutcome, ResolveValue, Strategy,
 };
 pub use engine::{
-    CLOCK_SKEW_WARNING_SECONDS, Engine, EngineOptions, Restored, SyncRequest, SyncStatus,
-    clock_warning,
+    CLOCK_SKEW_WARNING_SECONDS, Engine, EngineOptions, Restored, SyncRequest, SyncStatus, UndoItem,
+    UndoRun, clock_warning,
 };
 pub use error::{Error, ErrorBody, ErrorKind, Result};
 pub use identity::CloudChoice;

@@ -198,3 +198,40 @@ pub fn restored_text(r: &templesync_engine::Restored) -> String {
         r.version, r.collection, r.id
     )
 }
+
+/// `templesync undo-run RUN_ID [--dry-run]`.
+pub fn undo_run_text(u: &templesync_engine::UndoRun) -> String {
+    use templesync_engine::history::Replaced;
+    if u.items.is_empty() {
+        return format!(
+            "Run {} replaced nothing that is still kept: nothing to undo.\n",
+            u.run_id
+        );
+    }
+    let mut s = if u.done {
+        format!(
+            "✓ Run {} taken back: {} written on this computer as new edits.\n  The next sync sends them to the cloud: templesync sync\n\n",
+            u.run_id,
+            super::plural(u.items.len() as u64, "document")
+        )
+    } else {
+        format!(
+            "Undoing run {} would bring back {} (nothing was changed):\n\n",
+            u.run_id,
+            super::plural(u.items.len() as u64, "document")
+        )
+    };
+    for i in &u.items {
+        let what = match (i.replaced, i.side.as_str()) {
+            (Replaced::Deleted, "cloud") => "deleted in the cloud",
+            (Replaced::Deleted, _) => "deleted here",
+            (_, "cloud") => "overwritten in the cloud",
+            _ => "overwritten here",
+        };
+        s.push_str(&format!("  {} {}  ({what})\n", i.collection, i.id));
+    }
+    if !u.done {
+        s.push_str(&format!("\nDo it with: templesync undo-run {}\n", u.run_id));
+    }
+    s
+}

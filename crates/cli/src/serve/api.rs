@@ -23,7 +23,7 @@ use templesync_engine::app::about::About;
 use templesync_engine::history::Version;
 use templesync_engine::{
     AutoResolveReport, CloudChoice, Conflict, Decision, Overview, Pause, ResolveOutcome,
-    ResolveValue, Restored, SettingsChange, Strategy, SyncConfig, SyncRun, SyncStatus,
+    ResolveValue, Restored, SettingsChange, Strategy, SyncConfig, SyncRun, SyncStatus, UndoRun,
     VerifyReport, Via,
 };
 use utoipa::{IntoParams, ToSchema};
@@ -420,6 +420,48 @@ pub async fn restore(
     let restored =
         detached(async move { app.app.restore(&collection, &id, body.version).await }).await?;
     Ok(Json(restored))
+}
+
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = UndoRunRequest)]
+pub struct UndoBody {
+    /// Only list what it would do; change nothing
+    #[serde(default)]
+    #[schema(default = false)]
+    dry_run: bool,
+}
+
+/// `POST /api/sync/logs/{id}/undo`: a run taken back as new local edits.
+#[utoipa::path(
+    post,
+    path = "/api/sync/logs/{id}/undo",
+    operation_id = "undoRun",
+    summary = "Take a run back: what it overwrote or deleted, here and in the cloud, written here as new edits the next sync sends",
+    params(("id" = String, Path, description = "The run's _id")),
+    request_body(content = Option<UndoBody>, description = "Optional; an empty body undoes the run"),
+    responses(
+        (status = 200, description = "What was (or, with dryRun, would be) brought back", body = UndoRun),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflicting),
+        (status = 413, response = TooLarge),
+        Common
+    )
+)]
+pub async fn undo_run(
+    State(app): State<Server>,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<UndoRun> {
+    let id = id.map(|Path(id)| id).map_err(|_| {
+        ApiError::from(templesync_engine::Error::RunNotFound {
+            id: "(not decodable)".into(),
+        })
+    })?;
+    let body: UndoBody = json_object(&bytes(body)?)?.unwrap_or_default();
+    let undo = detached(async move { app.app.undo_run(&id, body.dry_run).await }).await?;
+    Ok(Json(undo))
 }
 
 #[derive(Deserialize, Default, ToSchema)]

@@ -206,6 +206,7 @@ fn api_routes() -> OpenApiRouter<Server> {
         .routes(routes!(api::about))
         .routes(routes!(api::history))
         .routes(routes!(api::restore))
+        .routes(routes!(api::undo_run))
         .routes(routes!(api::pause))
         .routes(routes!(api::resume))
         .routes(routes!(api::config, api::set_config))

@@ -222,6 +222,12 @@ impl App {
         self.engine.restore(collection, id, version).await
     }
 
+    /// Takes a run back as new local edits (one decision at a time); `dry_run` lists only.
+    pub async fn undo_run(&self, run_id: &str, dry_run: bool) -> Result<crate::UndoRun> {
+        let _one_at_a_time = self.decisions.lock().await;
+        self.engine.undo_run(run_id, dry_run).await
+    }
+
     pub async fn settings(&self) -> Result<SyncConfig> {
         self.engine.config().await
     }

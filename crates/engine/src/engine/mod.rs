@@ -26,7 +26,7 @@ use crate::unique::{self, UniqueRules};
 mod runs;
 mod versions;
 
-pub use versions::Restored;
+pub use versions::{Restored, UndoItem, UndoRun};
 
 /// What to sync and why.
 #[derive(Debug, Clone)]

@@ -91,9 +91,92 @@ fn no_version(collection: &str, id: &str, number: Option<u32>, count: u32) -> Er
         id: id.to_string(),
         reason: match (number, count) {
             (_, 0) => "this computer's history holds no version of it (a version is kept when a sync overwrites or deletes a document, for historyDays days)".to_string(),
-            (Some(n), 1) => format!("there is no version {n}: the history keeps 1 version of it"),
-            (Some(n), c) => format!("there is no version {n}: the history keeps versions 1 (the newest) to {c}"),
+            (Some(n), 1) => format!("there is no version {n}; the history keeps 1 version of it"),
+            (Some(n), c) => format!("there is no version {n}; the history keeps versions 1 (the newest) to {c}"),
             (None, _) => "no version".to_string(),
         },
+    }
+}
+
+/// One document an undo of a run brings back.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct UndoItem {
+    pub collection: String,
+    pub id: String,
+    /// What the run did to it: `overwritten` or `deleted`, here (`local`) or in the cloud.
+    pub side: String,
+    pub replaced: history::Replaced,
+}
+
+/// What undoing a run does (or did).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct UndoRun {
+    pub run_id: String,
+    /// False for a preview (`--dry-run`): nothing was changed.
+    pub done: bool,
+    pub items: Vec<UndoItem>,
+}
+
+impl Engine {
+    /// Takes a run back: every document it overwrote or deleted here, and every cloud
+    /// version its pushes replaced, is written here as a new local edit, which the next sync
+    /// sends on. `dry_run` only lists what it would do.
+    pub async fn undo_run(&self, run_id: &str, dry_run: bool) -> Result<UndoRun> {
+        let dbs = &self.inner.dbs;
+        let not_found = || Error::RunNotFound {
+            id: run_id.to_string(),
+        };
+        let oid = bson::oid::ObjectId::parse_str(run_id.trim()).map_err(|_| not_found())?;
+        let run = dbs
+            .local_coll(SYNC_LOGS)
+            .find_one(doc! { "_id": oid })
+            .await
+            .map_err(|e| Error::db(Side::Local, "reading the run", &e))?
+            .ok_or_else(not_found)?;
+        if run.get_str("status") == Ok("running") {
+            return Err(Error::RunStillGoing {
+                id: run_id.to_string(),
+            });
+        }
+        let kept = history::of_run(&dbs.local, oid).await?;
+        let items: Vec<UndoItem> = kept
+            .iter()
+            .map(|d| UndoItem {
+                collection: d.get_str("collection").unwrap_or_default().to_string(),
+                id: crate::content::display_id(d.get("docId").unwrap_or(&Bson::Null)),
+                side: d.get_str("side").unwrap_or("local").to_string(),
+                replaced: if d.get_str("replaced") == Ok("deleted") {
+                    history::Replaced::Deleted
+                } else {
+                    history::Replaced::Overwritten
+                },
+            })
+            .collect();
+        if !dry_run {
+            for d in &kept {
+                let (Ok(collection), Ok(version)) =
+                    (d.get_str("collection"), d.get_document("version"))
+                else {
+                    continue;
+                };
+                history::restore(&dbs.local, collection, version, self.now()).await?;
+            }
+            tracing::info!(
+                run = run_id,
+                documents = items.len(),
+                "run undone as local edits"
+            );
+        }
+        Ok(UndoRun {
+            run_id: run_id.to_string(),
+            done: !dry_run,
+            items,
+        })
     }
 }

@@ -74,6 +74,7 @@ fn optional_bodies_may_be_left_out_but_are_never_null() {
             "POST /api/sync/verify",
             "POST /api/sync/conflicts/auto-resolve",
             "POST /api/sync/pause",
+            "POST /api/sync/logs/{id}/undo",
         ]
         .contains(&name.as_str());
         assert_eq!(
