@@ -108,7 +108,13 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent() {
         make_private_dir(dir)?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Its own temporary name: two writes at once (two requests of one server) must not
+    // share one.
+    let tmp = path.with_extension(format!(
+        "tmp{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -160,5 +166,27 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
+    }
+
+    /// Two requests of one server pausing at once each write the file whole; neither fails
+    /// (they once shared a temporary name and the second rename found nothing).
+    #[test]
+    fn writes_at_once_from_one_process_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("this-pc.json");
+        let threads: Vec<_> = (0..16)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    write_private(&path, format!("{{\"n\":{i}}}").as_bytes())
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().expect("each write succeeds");
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("{\"n\":"), "one whole write: {text}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -133,7 +133,11 @@ impl App {
             .map(|list| list.iter().map(ConflictOutline::from).collect::<Vec<_>>());
         let config = self.settings().await;
         let overview = self.overview().await;
-        let tmp = path.with_extension(format!("part{}", std::process::id()));
+        let tmp = path.with_extension(format!(
+            "part{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
         let file = std::fs::File::create(&tmp).map_err(|e| failed(&e))?;
         let mut b = Bundle {
             zip: zip::ZipWriter::new(file),
