@@ -458,19 +458,35 @@ impl KeyringDaemon {
             let mut stdin = daemon.stdin.take()?;
             stdin.write_all(b"test-keyring").ok()?;
         }
-        // Ready when it answers a lookup (nothing found is an answer).
+        // Ready when this daemon owns the Secret Service's name on the bus. Asked of the bus
+        // itself, which starts nothing: a lookup would have D-Bus start another daemon (with
+        // the real home) that could take the name first.
+        let mine = format!("(uint32 {},)", daemon.id());
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let answered = Command::new("secret-tool")
-                .args(["search", "--all", "nothing", "here"])
-                .stdout(Stdio::null())
+            let owned = Command::new("gdbus")
+                .args([
+                    "call",
+                    "--session",
+                    "--dest",
+                    "org.freedesktop.DBus",
+                    "--object-path",
+                    "/org/freedesktop/DBus",
+                    "--method",
+                    "org.freedesktop.DBus.GetConnectionUnixProcessID",
+                    "org.freedesktop.secrets",
+                ])
                 .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.code().is_some());
-            if answered || Instant::now() > deadline {
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == mine);
+            if owned {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(200));
+            if Instant::now() > deadline {
+                let _ = daemon.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
         Some(KeyringDaemon { daemon })
     }
